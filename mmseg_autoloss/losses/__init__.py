@@ -1,0 +1,2 @@
+"""Registered losses (importing a module registers its loss into MODELS)."""
+from . import auto_seg_loss, boundary_recam_loss, jdt_loss  # noqa: F401

@@ -1,0 +1,83 @@
+"""Input checks and helpers shared by every loss of the plugin."""
+from typing import Dict, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+
+# Keys that MMSeg's base configs put into ``loss_decode`` for
+# CrossEntropyLoss; a user dict without ``_delete_=True`` merges into them.
+CE_ONLY_KEYS = ('use_sigmoid', 'use_mask', 'avg_non_ignore', 'class_weight', 'reduction')
+
+
+def reject_unknown_keys(loss_type: str, extra: Dict) -> None:
+    """Raise a clear error for constructor keys a loss does not take.
+
+    Args:
+        loss_type (str): Registered name of the loss, for the message.
+        extra (dict): The ``**kwargs`` the loss did not consume.
+    """
+    if not extra:
+        return
+    ce_keys = sorted(k for k in extra if k in CE_ONLY_KEYS)
+    if ce_keys:
+        raise TypeError(
+            f'{loss_type} got CrossEntropyLoss-only key(s) '
+            f'{ {k: extra[k] for k in ce_keys} }: the loss_decode dict of your config was '
+            "merged into the base config's CrossEntropyLoss. Write "
+            f"loss_decode=dict(_delete_=True, type='{loss_type}', ...) or give a list of "
+            'loss dicts.')
+    raise TypeError(f'{loss_type} got unexpected config key(s) {sorted(extra)}')
+
+
+def check_seg_inputs(pred: torch.Tensor, target: torch.Tensor, ignore_index: int,
+                     loss_type: str, soft_target: bool = False) -> None:
+    """Check logits (N, C, H, W) against labels (N, H, W) or soft (N, C, H, W).
+
+    Raises:
+        ValueError: naming the offending shape or label values.
+    """
+    if pred.dim() != 4:
+        raise ValueError(f'{loss_type}: cls_score must be (N, C, H, W), got shape {tuple(pred.shape)}')
+    n, c, h, w = pred.shape
+    if soft_target:
+        if target.shape != pred.shape:
+            raise ValueError(f'{loss_type}: soft label shape {tuple(target.shape)} does not match '
+                             f'cls_score shape {tuple(pred.shape)}')
+        return
+    if target.shape != (n, h, w):
+        raise ValueError(f'{loss_type}: label shape {tuple(target.shape)} does not match cls_score '
+                         f'shape {tuple(pred.shape)} (expected label (N, H, W) = {(n, h, w)})')
+    if target.dtype.is_floating_point:
+        raise ValueError(f'{loss_type}: hard labels must be an integer tensor, got {target.dtype}')
+    bad = ((target < 0) | (target >= c)) & (target != ignore_index)
+    if bool(bad.any()):
+        values = torch.unique(target[bad]).tolist()[:10]
+        raise ValueError(f'{loss_type}: label values {values} are outside [0, {c - 1}] '
+                         f'(num_classes={c}) and not ignore_index={ignore_index}')
+
+
+def one_hot_with_ignore(target: torch.Tensor, num_classes: int, ignore_index: int,
+                        dtype: torch.dtype = torch.float32
+                        ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """One-hot labels (N, C, H, W) with all-zero rows on ignored pixels.
+
+    Returns:
+        tuple: ``(one_hot, valid)`` with ``valid`` of shape (N, 1, H, W).
+    """
+    valid = target != ignore_index
+    safe = torch.where(valid, target, torch.zeros_like(target))
+    one_hot = F.one_hot(safe.long(), num_classes).permute(0, 3, 1, 2).to(dtype)
+    valid = valid[:, None].to(dtype)
+    return one_hot * valid, valid
+
+
+def apply_pixel_weight(valid: torch.Tensor, weight: Optional[torch.Tensor]) -> torch.Tensor:
+    """Fold MMSeg's optional per-pixel ``weight`` (N, H, W) into the valid mask."""
+    if weight is None:
+        return valid
+    if weight.dim() == 3:
+        weight = weight[:, None]
+    if weight.shape[0] != valid.shape[0] or weight.shape[-2:] != valid.shape[-2:]:
+        raise ValueError(f'weight shape {tuple(weight.shape)} does not match the label shape '
+                         f'{(valid.shape[0],) + tuple(valid.shape[-2:])}')
+    return valid * weight.to(valid.dtype)

@@ -1,0 +1,1 @@
+"""Loss search: controllers, ledger, LossSearchRunner."""

@@ -1,0 +1,1 @@
+"""Surrogate math: parameterizations, relaxed metrics, boundary ops (pure torch)."""

@@ -1,0 +1,3 @@
+from setuptools import find_packages, setup
+
+setup(name='mmseg_autoloss', version='0.1.0', packages=find_packages(include=['mmseg_autoloss', 'mmseg_autoloss.*']))

@@ -1,0 +1,104 @@
+"""Train a segmentor with MMSeg's Runner, with the plugin loaded.
+
+MMSeg's own ``tools/train.py`` plus:
+
+- ``--loss-params best_loss.json`` / ``--loss-preset NAME`` put searched (or
+  published) surrogate parameters into every ``AutoSegLoss`` of the config;
+- ``--launcher pytorch|slurm`` also works on CPU (gloo), e.g.
+  ``torchrun --nproc_per_node=2 tools/train.py CONFIG --launcher pytorch``.
+"""
+import argparse
+import logging
+import os
+import os.path as osp
+
+from mmengine.config import Config, DictAction
+from mmengine.logging import print_log
+from mmengine.runner import Runner
+
+import mmseg_autoloss  # noqa: F401  (registers the plugin, fixes checkpoint loading)
+from mmseg_autoloss.utils.dist import configure_launcher
+from mmseg_autoloss.utils.loss_config import apply_loss_params, read_loss_params
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='Train a segmentor')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser.add_argument('--resume', action='store_true', default=False,
+                        help='resume from the latest checkpoint in the work_dir automatically')
+    parser.add_argument('--amp', action='store_true', default=False,
+                        help='enable automatic-mixed-precision training (bfloat16 on CPU)')
+    parser.add_argument('--loss-params', help='best_loss.json from tools/search.py: put its '
+                        'theta into every AutoSegLoss with the same target_metric')
+    parser.add_argument('--loss-preset', help="published parameters by name, e.g. 'voc_miou'")
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override some settings in the used config, key=value format')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
+                        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def loss_params_from_args(args):
+    """The parameters chosen on the command line, or None."""
+    if args.loss_params and args.loss_preset:
+        raise SystemExit('give either --loss-params or --loss-preset, not both')
+    if args.loss_params:
+        params = read_loss_params(args.loss_params)
+        params['source'] = osp.abspath(args.loss_params)
+        return params
+    if args.loss_preset:
+        from mmseg_autoloss.surrogates.presets import get_preset
+        params = dict(get_preset(args.loss_preset))
+        params['source'] = f'preset:{args.loss_preset}'
+        return params
+    return None
+
+
+def main():
+    args = parse_args()
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+
+    params = loss_params_from_args(args)
+    if params is not None:
+        changed = apply_loss_params(cfg, params)
+        # Saved with the run's config (work_dir/<config>.py) for provenance.
+        cfg.autoloss_params = dict(source=params['source'], target_metric=params['target_metric'],
+                                   theta=list(params['theta']))
+        print_log(f'AutoSegLoss parameters from {params["source"]} '
+                  f'(target_metric={params["target_metric"]}) put into {len(changed)} loss(es): '
+                  f'theta={[round(float(t), 6) for t in params["theta"]]}', logger='current')
+
+    if args.amp:
+        optim_wrapper = cfg.optim_wrapper.type
+        if optim_wrapper == 'AmpOptimWrapper':
+            print_log('AMP training is already enabled in your config.', logger='current',
+                      level=logging.WARNING)
+        else:
+            if optim_wrapper != 'OptimWrapper':
+                raise SystemExit(f'--amp needs optim_wrapper.type OptimWrapper, got {optim_wrapper!r}')
+            cfg.optim_wrapper.type = 'AmpOptimWrapper'
+            cfg.optim_wrapper.loss_scale = 'dynamic'
+            import torch
+            if not torch.cuda.is_available():
+                cfg.optim_wrapper.dtype = 'bfloat16'
+
+    cfg.resume = args.resume
+    configure_launcher(cfg, args.launcher)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+
+
+if __name__ == '__main__':
+    main()
