@@ -8,6 +8,12 @@ import torch
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = osp.join(REPO, 'configs')
 
+import mmseg_autoloss  # noqa: E402,F401  (registers the plugin)
+from mmseg.utils import register_all_modules  # noqa: E402
+
+# Building datasets/transforms outside a Runner needs mmseg as default scope.
+register_all_modules(init_default_scope=True)
+
 # Two cores: keep each test process single-threaded and deterministic.
 torch.set_num_threads(int(os.environ.get('AUTOLOSS_TEST_THREADS', '1')))
 

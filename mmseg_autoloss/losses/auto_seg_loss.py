@@ -1,1 +1,236 @@
-"""Placeholder: being written."""
+"""AutoSegLoss: Auto Seg-Loss metric surrogates as an MMSeg loss.
+
+Loss = ``loss_weight · (1 − relaxed metric)`` with statistics summed over the
+batch per class (SPEC §2). The math lives in
+:mod:`mmseg_autoloss.surrogates`; this module only resolves the config and
+checks the inputs.
+
+Config::
+
+    loss_decode=dict(type='AutoSegLoss', target_metric='mIoU', preset='voc_miou')
+    loss_decode=[dict(type='CrossEntropyLoss', loss_weight=1.0),
+                 dict(type='AutoSegLoss', target_metric='BF1', preset='voc_bf1',
+                      loss_name='loss_bf1')]
+"""
+from typing import List, Optional, Sequence, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmseg.registry import MODELS
+
+from ..surrogates.parameterization import (DEFAULT_NUM_PIECES, METRIC_NUM_G, PiecewiseG,
+                                           build_g_functions, check_control_points,
+                                           check_num_pieces, check_parameterization,
+                                           check_target_metric, check_theta,
+                                           control_points_to_theta, identity_theta,
+                                           num_params_per_g, theta_to_control_points)
+from ..surrogates.presets import get_preset, load_loss_params
+from ..surrogates.relaxed_metrics import CLASS_REDUCTIONS, relaxed_metric
+from .utils import check_seg_inputs, reject_unknown_keys
+
+__all__ = ['AutoSegLoss', 'auto_seg_loss']
+
+
+def auto_seg_loss(cls_score: torch.Tensor, label: torch.Tensor, target_metric: str,
+                  gs: Optional[Sequence[PiecewiseG]] = None, weight: Optional[torch.Tensor] = None,
+                  ignore_index: int = 255, class_reduction: str = 'all', eps: float = 1e-6,
+                  tol: int = 5, drop_bg: bool = False) -> torch.Tensor:
+    """``1 − relaxed metric`` of ``softmax(cls_score)``, computed in float32.
+
+    Args:
+        cls_score (Tensor): Logits (N, C, H, W).
+        label (Tensor): Labels (N, H, W), integer.
+        target_metric (str): Metric name.
+        gs (sequence, optional): The metric's g functions (identity if None).
+        weight (Tensor, optional): Per-pixel weights (N, H, W).
+        ignore_index (int): Ignored label value.
+        class_reduction (str): 'all' or 'present'.
+        eps (float): Denominator epsilon.
+        tol (int): Boundary tolerance (BIoU, BF1).
+        drop_bg (bool): Background option (BIoU, BF1).
+
+    Returns:
+        Tensor: 0-d loss.
+    """
+    # Half precision would lose the small counts and the g inversion; the
+    # surrogate runs in float32 whatever the autocast state.
+    dtype = torch.float64 if cls_score.dtype == torch.float64 else torch.float32
+    with torch.autocast(device_type=cls_score.device.type, enabled=False):
+        probs = F.softmax(cls_score.to(dtype), dim=1)
+        metric = relaxed_metric(probs, label, target_metric, gs, ignore_index=ignore_index,
+                                weight=None if weight is None else weight.to(dtype),
+                                class_reduction=class_reduction, eps=eps, tol=tol,
+                                drop_bg=drop_bg, check_inputs=False)
+    return 1 - metric
+
+
+@MODELS.register_module()
+class AutoSegLoss(nn.Module):
+    """Auto Seg-Loss surrogate of a segmentation metric (Li et al., ICLR 2021).
+
+    Exactly one of ``theta`` / ``control_points`` / ``preset`` / ``theta_file``
+    sets the g functions; none gives the identity g (the naive surrogate,
+    Eq. 8). ``None`` fields are taken from the preset or file when it has them,
+    else from the defaults in brackets; an explicit value that contradicts the
+    preset or file is an error.
+
+    Args:
+        target_metric (str): 'mIoU', 'FWIoU', 'mAcc', 'gAcc', 'BIoU', 'BF1',
+            'mDice', 'mIoU_I' or 'mIoU_C' ['mIoU'].
+        parameterization (str): 'bezier' or 'linear' ['bezier'].
+        num_pieces (int): Pieces per g [2; BF1: 1].
+        theta (list[float]): Free parameters in [0, 1],
+            ``METRIC_NUM_G[metric] · 2(2n−1)`` numbers (AND then OR; BF1
+            g1..g4).
+        control_points (list[float]): Absolute control points, same layout.
+        preset (str): A name of :data:`~mmseg_autoloss.surrogates.PRESETS`,
+            e.g. 'voc_miou'.
+        theta_file (str): A ``best_loss.json`` written by the search.
+        tol (int): Boundary tolerance in pixels for BIoU/BF1 [5].
+        drop_bg (bool): BIoU: background boundaries do not form the band;
+            BF1: background left out of the class mean [False].
+        class_reduction (str): 'all' (authors) or 'present' classes.
+        eps (float): Denominator epsilon.
+        loss_weight (float): Multiplier of the loss.
+        loss_name (str): Key in the loss dict; must start with 'loss_'.
+        ignore_index (int): Ignored label; the value MMSeg passes to
+            ``forward`` takes precedence.
+    """
+
+    def __init__(self,
+                 target_metric: Optional[str] = None,
+                 parameterization: Optional[str] = None,
+                 num_pieces: Optional[int] = None,
+                 theta: Optional[Sequence[float]] = None,
+                 control_points: Optional[Sequence[float]] = None,
+                 preset: Optional[str] = None,
+                 theta_file: Optional[str] = None,
+                 tol: Optional[int] = None,
+                 drop_bg: Optional[bool] = None,
+                 class_reduction: str = 'all',
+                 eps: float = 1e-6,
+                 loss_weight: float = 1.0,
+                 loss_name: str = 'loss_autoseg',
+                 ignore_index: int = 255,
+                 **kwargs):
+        super().__init__()
+        reject_unknown_keys('AutoSegLoss', kwargs)
+        given = {k: v for k, v in dict(theta=theta, control_points=control_points,
+                                        preset=preset, theta_file=theta_file).items()
+                 if v is not None}
+        if len(given) > 1:
+            raise ValueError(f'AutoSegLoss: give at most one of theta, control_points, preset, '
+                             f'theta_file; got {sorted(given)}')
+        src = None
+        if preset is not None:
+            src, where = get_preset(preset), f'preset {preset!r}'
+        elif theta_file is not None:
+            src, where = load_loss_params(theta_file), f'theta_file {theta_file!r}'
+        explicit = dict(target_metric=target_metric, parameterization=parameterization,
+                        num_pieces=num_pieces, tol=tol, drop_bg=drop_bg)
+        defaults = dict(target_metric='mIoU', parameterization='bezier', num_pieces=None,
+                        tol=5, drop_bg=False)
+        res = {}
+        for key, value in explicit.items():
+            from_src = None if src is None else src.get(key)
+            if value is not None and from_src is not None and key in (
+                    'target_metric', 'parameterization', 'num_pieces') and value != from_src:
+                raise ValueError(f'AutoSegLoss: {key}={value!r} contradicts {where}, which has '
+                                 f'{key}={from_src!r}')
+            res[key] = value if value is not None else (
+                from_src if from_src is not None else defaults[key])
+
+        self.target_metric = check_target_metric(res['target_metric'])
+        self.parameterization = check_parameterization(res['parameterization'])
+        n = res['num_pieces']
+        self.num_pieces = check_num_pieces(
+            DEFAULT_NUM_PIECES[self.target_metric] if n is None else n)
+        tol = res['tol']
+        if isinstance(tol, bool) or int(tol) != tol or tol < 0:
+            raise ValueError(f'AutoSegLoss: tol must be a non-negative integer, got {tol!r}')
+        self.tol = int(tol)
+        self.drop_bg = bool(res['drop_bg'])
+        if class_reduction not in CLASS_REDUCTIONS:
+            raise ValueError(f'AutoSegLoss: class_reduction={class_reduction!r} is not '
+                             f'supported; valid: {list(CLASS_REDUCTIONS)}')
+        self.class_reduction = class_reduction
+        if not eps > 0:
+            raise ValueError(f'AutoSegLoss: eps must be > 0, got {eps!r}')
+        self.eps = float(eps)
+        self.loss_weight = float(loss_weight)
+        if not isinstance(loss_name, str) or not loss_name.startswith('loss_'):
+            raise ValueError(f"AutoSegLoss: loss_name must start with 'loss_' (MMSeg sums "
+                             f'only such keys into the total loss), got {loss_name!r}')
+        self._loss_name = loss_name
+        self.ignore_index = ignore_index
+
+        num_g = METRIC_NUM_G[self.target_metric]
+        if src is not None:
+            theta_t = torch.tensor(src['theta'], dtype=torch.float64)
+            points = torch.tensor(src['control_points'], dtype=torch.float64)
+        elif control_points is not None:
+            # Absolute points are the exact source: θ is only defined up to
+            # the degenerate points, where any θ draws the same curve.
+            points = self._checked(check_control_points, control_points, num_g,
+                                   'control_points').to(torch.float64)
+            theta_t = control_points_to_theta(points, self.num_pieces)
+        else:
+            theta_t = (self._checked(check_theta, theta, num_g, 'theta') if theta is not None
+                       else torch.tensor(identity_theta(self.target_metric, self.num_pieces)))
+            theta_t = theta_t.to(torch.float64)
+            points = theta_to_control_points(theta_t, self.num_pieces)
+        # A buffer, not a Parameter: the network's optimizer must not move θ.
+        self.register_buffer('theta', theta_t.float(), persistent=False)
+        self.register_buffer('control_points', points.float(), persistent=False)
+        self.gs: List[PiecewiseG] = build_g_functions(num_g, self.num_pieces,
+                                                      self.parameterization,
+                                                      control_points=points)
+
+    def _checked(self, fn, values, num_g: int, name: str) -> torch.Tensor:
+        t = values if isinstance(values, torch.Tensor) else torch.as_tensor(
+            values, dtype=torch.float64)
+        expected = num_g * num_params_per_g(self.num_pieces)
+        if t.numel() != expected:
+            hint = ''
+            per = t.numel() / num_g / 2
+            if t.numel() % (2 * num_g) == 0 and per % 2 == 1:
+                hint = f' (that length fits num_pieces={int((per + 1) // 2)})'
+            raise ValueError(
+                f'AutoSegLoss: {name} has {t.numel()} numbers, expected {expected} for '
+                f'target_metric={self.target_metric!r} with num_pieces={self.num_pieces} '
+                f'({num_g} g function(s) x 2(2n-1)){hint}')
+        try:
+            return fn(t, self.num_pieces, num_g, name=name)
+        except ValueError as err:
+            raise ValueError(f'AutoSegLoss: {err}') from None
+
+    def forward(self,
+                cls_score: torch.Tensor,
+                label: torch.Tensor,
+                weight: Optional[torch.Tensor] = None,
+                ignore_index: Optional[int] = None,
+                **kwargs) -> torch.Tensor:
+        """Loss of logits (N, C, H, W) against labels (N, H, W).
+
+        ``avg_factor`` / ``reduction_override`` of MMSeg's loss protocol are
+        accepted and have no effect: the surrogate is one batch-level number.
+        """
+        ignore = self.ignore_index if ignore_index is None else ignore_index
+        check_seg_inputs(cls_score, label, ignore, 'AutoSegLoss')
+        loss = auto_seg_loss(cls_score, label, self.target_metric, self.gs, weight=weight,
+                             ignore_index=ignore, class_reduction=self.class_reduction,
+                             eps=self.eps, tol=self.tol, drop_bg=self.drop_bg)
+        return self.loss_weight * loss
+
+    @property
+    def loss_name(self) -> str:
+        """Key of this loss in the loss dict (starts with 'loss_')."""
+        return self._loss_name
+
+    def extra_repr(self) -> str:
+        return (f'target_metric={self.target_metric!r}, parameterization='
+                f'{self.parameterization!r}, num_pieces={self.num_pieces}, '
+                f'theta={[round(v, 4) for v in self.theta.tolist()]}, tol={self.tol}, '
+                f'drop_bg={self.drop_bg}, class_reduction={self.class_reduction!r}, '
+                f'loss_weight={self.loss_weight}')

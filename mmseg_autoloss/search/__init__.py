@@ -1,1 +1,1 @@
-"""Loss search: controllers, ledger, LossSearchRunner."""
+"""Loss search: controllers, ledger, proxies and LossSearchRunner (wired up once all parts land)."""

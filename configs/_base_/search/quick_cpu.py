@@ -1,0 +1,16 @@
+# A short CPU search on the synthetic shapes: a few rounds of a few proxies.
+runner_type = 'LossSearchRunner'
+search = dict(
+    parameterization='bezier',
+    heads=('decode_head', 'auxiliary_head'),
+    controller=dict(type='PPO2Controller', sigma=0.2, mu_lr=0.2, updates_per_round=60,
+                    clip_eps=0.2, baseline='mu', ratio='per_dim'),
+    rounds=3,
+    samples_per_round=4,
+    proxy=dict(max_iters=150, batch_size=8, log_level='WARNING'),
+    hold_out=dict(fraction=0.25, seed=0),
+    workers=dict(num_workers=None, models_per_device=1, threads_per_worker=1),
+    seed=0,
+    tol=2,
+    drop_bg=False,
+)

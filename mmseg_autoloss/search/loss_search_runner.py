@@ -1,0 +1,343 @@
+"""``LossSearchRunner``: PPO2 (or random) search of AutoSegLoss parameters.
+
+Each round the controller samples M parameter vectors; every sample trains
+one proxy (an ordinary MMSeg run of the config, see :mod:`.proxy`) on the
+search's train split and is scored on a hold-out split of the training set;
+the rewards update the controller. Built by MMSeg's own ``tools/train.py``
+through ``runner_type='LossSearchRunner'`` or by ``tools/search.py``.
+"""
+import copy
+import math
+import os
+import os.path as osp
+import time
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+from mmengine.config import Config
+from mmengine.dist import all_gather_object, broadcast_object_list, get_dist_info, is_distributed
+from mmengine.logging import MMLogger
+from mmengine.utils import ProgressBar
+from mmseg.registry import DATASETS, RUNNERS
+
+from mmseg_autoloss.surrogates import identity_theta, num_theta, theta_to_control_points
+from mmseg_autoloss.utils.dist import init_dist_cpu_aware
+from mmseg_autoloss.utils.loss_config import find_autoseg_losses
+from .controllers import build_controller
+from .ledger import Ledger, atomic_write_json
+from .proxy import make_proxy_config, proxy_seed
+from .settings import SearchSettings
+from .workers import ProxyPool, default_num_workers
+
+__all__ = ['LossSearchRunner']
+
+STATE_FILE = 'search_state.pth'
+BEST_FILE = 'best_loss.json'
+RETRAIN_FILE = 'retrain_config.py'
+
+
+def _as_list(x) -> List[float]:
+    return [float(v) for v in torch.as_tensor(x).flatten().tolist()]
+
+
+@RUNNERS.register_module()
+class LossSearchRunner:
+    """Search surrogate-loss parameters with short proxy trainings.
+
+    Args:
+        cfg (Config): A normal MMSeg training config whose searched heads use
+            ``AutoSegLoss``, plus ``search=dict(...)`` (see
+            :class:`SearchSettings`), ``work_dir``, and optionally
+            ``resume`` and ``launcher``.
+    """
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.settings = SearchSettings.from_cfg(cfg.get('search'))
+        if not cfg.get('work_dir'):
+            raise ValueError('work_dir is not set: pass --work-dir or set work_dir in the config')
+        self.work_dir = osp.abspath(cfg.work_dir)
+        self.launcher = cfg.get('launcher', 'none')
+        self.resume = bool(cfg.get('resume', False))
+        init_dist_cpu_aware(self.launcher)
+        self.rank, self.world_size = get_dist_info()
+        os.makedirs(self.work_dir, exist_ok=True)
+        stamp = time.strftime('%Y%m%d_%H%M%S', time.localtime())
+        self.logger = MMLogger.get_instance(
+            f'loss_search_{stamp}_{id(self)}', logger_name='mmseg_autoloss.search',
+            log_file=osp.join(self.work_dir, f'search_{stamp}.log') if self.rank == 0 else None,
+            log_level=cfg.get('log_level', 'INFO'))
+        s = self.settings
+        losses = find_autoseg_losses(cfg.model, s.heads)
+        matching = [d for d in losses if d.get('target_metric', 'mIoU') == s.target_metric]
+        if not matching:
+            raise ValueError(
+                f'search.heads={list(s.heads)} contain no AutoSegLoss with target_metric='
+                f'{s.target_metric!r} (found: {[d.get("target_metric", "mIoU") for d in losses]}); '
+                "set e.g. model.decode_head.loss_decode=dict(_delete_=True, type='AutoSegLoss', "
+                f"target_metric='{s.target_metric}')")
+        self.num_params = num_theta(s.target_metric, s.num_pieces)
+        self.init_theta = identity_theta(s.target_metric, s.num_pieces)
+        ctrl_cfg = dict(s.controller)
+        ctrl_cfg.setdefault('seed', s.seed)
+        ctrl_cfg.setdefault('samples_per_round', s.samples_per_round)
+        if ctrl_cfg['samples_per_round'] != s.samples_per_round:
+            raise ValueError(f'search.controller.samples_per_round={ctrl_cfg["samples_per_round"]} '
+                             f'differs from search.samples_per_round={s.samples_per_round}')
+        self.controller = build_controller(ctrl_cfg, self.num_params, init_mu=self.init_theta)
+        self.ledger = Ledger(self.work_dir, self.rank)
+        self.split_files = self._make_splits()
+        local_world = int(os.environ.get('LOCAL_WORLD_SIZE', self.world_size))
+        w = s.workers
+        num_workers = w.get('num_workers')
+        if num_workers is None:
+            num_workers = default_num_workers(w.get('models_per_device', 1),
+                                              w.get('threads_per_worker', 1), local_world)
+        if num_workers == 0 and is_distributed():
+            raise ValueError('search.workers.num_workers=0 (proxies in this process) cannot be '
+                             'used under a distributed launcher; use >= 1')
+        self.pool = ProxyPool(num_workers, w.get('threads_per_worker', 1),
+                              w.get('models_per_device', 1),
+                              int(os.environ.get('LOCAL_RANK', 0)), local_world)
+
+    @classmethod
+    def from_cfg(cls, cfg: Config) -> 'LossSearchRunner':
+        return cls(cfg)
+
+    def _on_rank0(self, fn):
+        """Run ``fn`` on rank 0 and share its result; an error there is
+        raised on every rank instead of leaving the others waiting."""
+        result, error = None, None
+        if self.rank == 0:
+            try:
+                result = fn()
+            except Exception as e:
+                if not is_distributed():
+                    raise
+                error = e
+        if is_distributed():
+            result, error = broadcast_object_list([result, error])
+        if error is not None:
+            raise error
+        return result
+
+    # ------------------------------------------------------------------ set-up
+    def _make_splits(self) -> Dict[str, str]:
+        """Split the training set into proxy-train and hold-out name lists."""
+        split_dir = osp.join(self.work_dir, 'splits')
+        files = dict(train=osp.join(split_dir, 'train.txt'),
+                     hold_out=osp.join(split_dir, 'hold_out.txt'))
+        self._on_rank0(lambda: self._write_splits(files))
+        return files
+
+    def _write_splits(self, files: Dict[str, str]) -> None:
+        split_dir = osp.dirname(files['train'])
+        ds_cfg = copy.deepcopy(self.cfg.train_dataloader.dataset)
+        ds_cfg['pipeline'] = []
+        dataset = DATASETS.build(ds_cfg)
+        if not hasattr(dataset, 'data_prefix') or 'img_path' not in dataset.data_prefix:
+            raise ValueError(f'the hold-out split needs a plain BaseSegDataset as '
+                             f'train_dataloader.dataset, got {type(dataset).__name__}')
+        img_dir = dataset.data_prefix['img_path']
+        suffix = dataset.img_suffix
+        names = sorted(osp.relpath(dataset.get_data_info(i)['img_path'], img_dir)[:-len(suffix)]
+                       for i in range(len(dataset)))
+        h = self.settings.hold_out
+        n = h['size'] if h.get('size') is not None else int(round(h['fraction'] * len(names)))
+        if n >= len(names) or n < 1:
+            raise ValueError(f'search.hold_out={dict(h)} gives {n} hold-out images but the '
+                             f'training set has {len(names)}: it must leave images to train on')
+        order = np.random.default_rng(h.get('seed', 0)).permutation(len(names))
+        hold = sorted(names[i] for i in order[:n])
+        train = sorted(names[i] for i in order[n:])
+        os.makedirs(split_dir, exist_ok=True)
+        for key, items in (('train', train), ('hold_out', hold)):
+            with open(files[key], 'w') as f:
+                f.write('\n'.join(items) + '\n')
+        self.logger.info(f'search split: {len(train)} train / {len(hold)} hold-out images')
+
+    # -------------------------------------------------------------- the search
+    def _load_state(self) -> int:
+        path = osp.join(self.work_dir, STATE_FILE)
+        if self.resume and osp.isfile(path):
+            state = torch.load(path, map_location='cpu', weights_only=True)
+            self.controller.load_state_dict(state['controller'])
+            self.logger.info(f'resumed the search from {path} at round {state["round"]}')
+            return int(state['round'])
+        if not self.resume and self.ledger.records():
+            raise RuntimeError(f'{self.work_dir} already holds a search ledger; pass --resume to '
+                               'continue it or choose another --work-dir (nothing was overwritten)')
+        return 0
+
+    def _tasks(self, round_idx: int, samples: torch.Tensor, done: Dict[int, Dict]) -> List[Dict]:
+        s = self.settings
+        tasks = []
+        for i in range(samples.shape[0]):
+            if i in done or i % self.world_size != self.rank:
+                continue
+            theta = _as_list(samples[i])
+            name = f'r{round_idx:02d}_p{i:02d}'
+            work_dir = osp.join(self.work_dir, 'proxies', name)
+            seed = proxy_seed(s.seed, round_idx, i)
+            params = dict(target_metric=s.target_metric, parameterization=s.parameterization,
+                          num_pieces=s.num_pieces, theta=theta)
+            if s.target_metric in ('BIoU', 'BF1'):
+                params.update(tol=s.tol, drop_bg=s.drop_bg)
+            cfg = make_proxy_config(self.cfg, s, params, seed, work_dir, self.split_files, name)
+            os.makedirs(work_dir, exist_ok=True)
+            cfg_path = osp.join(work_dir, 'proxy_config.py')
+            cfg.dump(cfg_path)
+            tasks.append(dict(round=round_idx, index=i, seed=seed, theta=theta,
+                              control_points=_as_list(theta_to_control_points(theta, s.num_pieces)),
+                              config=cfg_path, reward_key=s.reward_key, rank=self.rank))
+        return tasks
+
+    def _finished(self, round_idx: int, samples: torch.Tensor) -> Dict[int, Dict]:
+        """Finished proxies of a round whose theta matches this round's sample."""
+        done = {}
+        for i, rec in self.ledger.finished(round_idx).items():
+            if i < samples.shape[0] and np.allclose(rec['theta'], _as_list(samples[i]), atol=1e-12):
+                done[i] = rec
+        return done
+
+    def _rewards(self, round_idx: int, records: List[Dict]) -> torch.Tensor:
+        ok = [r['reward'] for r in records if r['status'] == 'ok']
+        if not ok:
+            errors = '; '.join(f"p{r['index']}: {r['status']} {r['error']}" for r in records[:4])
+            raise RuntimeError(f'every proxy of round {round_idx} failed ({errors}); see '
+                               f"{osp.join(self.work_dir, 'proxies')}/*/error.txt")
+        worst = min(ok)
+        for r in records:
+            r['reward_used'] = r['reward'] if r['status'] == 'ok' else worst
+        return torch.tensor([r['reward_used'] for r in records], dtype=torch.float64)
+
+    def train(self) -> Dict:
+        """Run (or resume) the search; returns the ``best_loss.json`` content."""
+        return self.run()
+
+    def run(self) -> Dict:
+        s = self.settings
+        start_round = self._on_rank0(self._load_state)
+        t0 = time.time()
+        trained = 0
+        best = None
+        self.logger.info(f'loss search: target_metric={s.target_metric}, {self.num_params} '
+                         f'parameters, {s.rounds} rounds x {s.samples_per_round} proxies x '
+                         f'{s.proxy.get("max_iters", 1000)} iterations, '
+                         f'{self.world_size} process(es) x {self.pool.num_workers} worker(s)')
+        try:
+            for t in range(start_round, s.rounds):
+                samples, done = self._on_rank0(lambda: self._round_samples(t))
+                tasks = self._tasks(t, samples, done)
+                if done and self.rank == 0:
+                    self.logger.info(f'round {t + 1}/{s.rounds}: {len(done)} proxies already '
+                                     'finished in the ledger, not re-run')
+                mine = self._run_tasks(t, tasks, t0, trained)
+                trained += len(mine)
+                gathered = all_gather_object(mine) if is_distributed() else [mine]
+                records = sorted(list(done.values()) + [r for part in gathered for r in part],
+                                 key=lambda r: r['index'])
+                best = self._on_rank0(
+                    lambda: self._finish_round(t, samples, records, time.time() - t0))
+        finally:
+            self.pool.close()
+        if best is None:  # resumed a search that had already finished
+            best = self._on_rank0(lambda: self._write_outputs(time.time() - t0))
+        return best
+
+    def _round_samples(self, round_idx: int):
+        samples = self.controller.sample().to(torch.float64)
+        return samples, self._finished(round_idx, samples)
+
+    def _run_tasks(self, round_idx: int, tasks: List[Dict], t0: float, trained: int) -> List[Dict]:
+        s = self.settings
+        records = []
+        bar = ProgressBar(len(tasks)) if self.rank == 0 and tasks else None
+        for rec in self.pool.run(tasks):
+            self.ledger.append(rec)
+            records.append(rec)
+            if bar is not None:
+                bar.update()
+            done = trained + len(records)
+            per = (time.time() - t0) / max(done, 1)
+            left = (s.rounds - round_idx) * s.samples_per_round / self.world_size - len(records)
+            reward = 'n/a' if rec['reward'] is None else f"{rec['reward']:.4f}"
+            self.logger.info(
+                f"round {round_idx + 1}/{s.rounds} proxy {rec['index'] + 1}/{s.samples_per_round} "
+                f"[rank {self.rank}]: {rec['status']}, reward={reward}, {rec['wall_time']:.1f}s, "
+                f"ETA {max(left, 0) * per / 60:.1f} min" + (f", error: {rec['error']}" if rec['error'] else ''))
+        if bar is not None:
+            print()
+        return records
+
+    def _finish_round(self, round_idx: int, samples: torch.Tensor, records: List[Dict],
+                      elapsed: float) -> Dict:
+        rewards = self._rewards(round_idx, records)
+        stats = self.controller.update(samples, rewards)
+        self.ledger.write_canonical(
+            [r for r in self.ledger.records() if r['round'] != round_idx] + records)
+        state = dict(round=round_idx + 1, controller=self.controller.state_dict())
+        tmp = osp.join(self.work_dir, STATE_FILE + '.tmp')
+        torch.save(state, tmp)
+        os.replace(tmp, osp.join(self.work_dir, STATE_FILE))
+        failed = sum(r['status'] != 'ok' for r in records)
+        self.logger.info(
+            f'round {round_idx + 1}/{self.settings.rounds} done: reward mean '
+            f'{float(rewards.mean()):.4f}, max {float(rewards.max()):.4f}, failed {failed}; '
+            f'best so far {self.controller.best_reward:.4f}; '
+            + ', '.join(f'{k}={v:.4g}' for k, v in stats.items() if isinstance(v, (int, float))))
+        self._log_scalars(round_idx, rewards, stats)
+        return self._write_outputs(elapsed)
+
+    def _log_scalars(self, round_idx: int, rewards: torch.Tensor, stats: Dict) -> None:
+        from mmengine.visualization import Visualizer
+        name = f'loss_search_vis_{id(self)}'
+        if not Visualizer.check_instance_created(name):
+            Visualizer.get_instance(name, vis_backends=self.cfg.get('vis_backends'),
+                                    save_dir=osp.join(self.work_dir, 'vis_data'))
+        vis = Visualizer.get_instance(name)
+        scalars = {f'search/{k}': float(v) for k, v in stats.items() if isinstance(v, (int, float))}
+        scalars.update({'search/reward_mean': float(rewards.mean()),
+                        'search/reward_max': float(rewards.max()),
+                        'search/best_reward': float(self.controller.best_reward)})
+        vis.add_scalars(scalars, step=round_idx + 1)
+
+    def _write_outputs(self, elapsed: float) -> Dict:
+        """best_loss.json, the retrain config and the plots (rank 0)."""
+        s = self.settings
+        records = self.ledger.records()
+        best_mu = _as_list(self.controller.best_mu)
+        best = dict(
+            target_metric=s.target_metric, parameterization=s.parameterization,
+            num_pieces=s.num_pieces, theta=best_mu,
+            control_points=_as_list(theta_to_control_points(best_mu, s.num_pieces)),
+            reward=float(self.controller.best_reward), rounds_done=int(self.controller.round),
+            history=self.controller.history,
+            budget=dict(rounds=s.rounds, samples_per_round=s.samples_per_round,
+                        proxy_iters=s.proxy.get('max_iters', 1000), proxies_trained=len(records),
+                        failed=sum(r['status'] != 'ok' for r in records),
+                        wall_time_s=round(elapsed, 1), processes=self.world_size,
+                        workers_per_process=self.pool.num_workers),
+            controller=dict(s.controller), seed=s.seed, hold_out=dict(s.hold_out))
+        if s.target_metric in ('BIoU', 'BF1'):
+            best.update(tol=s.tol, drop_bg=s.drop_bg)
+        atomic_write_json(osp.join(self.work_dir, BEST_FILE), best)
+        self._write_retrain_config(best)
+        try:
+            from .plots import plot_search_progress, plot_surrogate_curves
+            plot_search_progress(records, self.controller.history,
+                                 osp.join(self.work_dir, 'search_progress.png'))
+            plot_surrogate_curves(best, osp.join(self.work_dir, 'surrogate_curves.png'))
+        except Exception as e:  # a plot must never cost the search
+            self.logger.warning(f'could not draw the search plots: {type(e).__name__}: {e}')
+        return best
+
+    def _write_retrain_config(self, best: Dict) -> None:
+        from mmseg_autoloss.utils.loss_config import apply_loss_params
+        cfg = copy.deepcopy(self.cfg)
+        for key in ('runner_type', 'search', 'resume', 'launcher', 'work_dir'):
+            if key in cfg:
+                cfg.pop(key)
+        apply_loss_params(cfg, best, heads=self.settings.heads)
+        cfg.dump(osp.join(self.work_dir, RETRAIN_FILE))

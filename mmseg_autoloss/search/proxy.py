@@ -1,0 +1,162 @@
+"""One proxy training: an ordinary MMSeg run of the base config with a
+sampled theta, trained on the search's train split and scored on the hold-out.
+"""
+import copy
+import json
+import math
+import os
+import os.path as osp
+import time
+import traceback
+from typing import Dict, List, Optional
+
+import torch
+from mmengine.config import Config
+
+from mmseg_autoloss.utils.loss_config import apply_loss_params
+from .settings import SearchSettings
+
+__all__ = ['make_proxy_config', 'run_proxy', 'proxy_seed']
+
+FINAL_METRICS = 'final_metrics.json'
+
+
+def proxy_seed(seed: int, round_idx: int, index: int) -> int:
+    """Seed of one proxy: fixed by (search seed, round, index) only, so the
+    same proxy gets the same seed on any rank or worker."""
+    return (seed * 1_000_003 + round_idx * 1_009 + index) % (2**31 - 1)
+
+
+def _set_scheduler_end(schedulers, max_iters: int) -> None:
+    for sched in schedulers if isinstance(schedulers, list) else [schedulers]:
+        if sched.get('by_epoch', True) is False or 'end' in sched:
+            if sched.get('end') is None or sched['end'] > max_iters:
+                sched['end'] = max_iters
+            sched['begin'] = min(sched.get('begin', 0), max_iters)
+
+
+def _set_crop(cfg: Config, crop_size) -> None:
+    crop_size = tuple(crop_size)
+    for t in cfg.train_dataloader.dataset.get('pipeline', []):
+        if t.get('type') == 'RandomCrop':
+            t['crop_size'] = crop_size
+    if cfg.model.get('data_preprocessor') is not None:
+        cfg.model.data_preprocessor['size'] = crop_size
+
+
+def make_proxy_config(base_cfg: Config, settings: SearchSettings, params: Dict, seed: int,
+                      work_dir: str, split_files: Dict[str, str], name: str) -> Config:
+    """The config of one proxy run.
+
+    Args:
+        base_cfg: The search config (``runner_type``/``search`` are dropped).
+        settings: Search settings.
+        params: Loss parameters (``target_metric``, ``theta``, ...).
+        seed: Proxy seed.
+        work_dir: Proxy work dir.
+        split_files: ``{'train': path, 'hold_out': path}`` image-name lists.
+        name: Unique experiment name (mmengine's logger/visualizer instances).
+
+    Returns:
+        Config: Ready for ``Runner.from_cfg``.
+    """
+    cfg = copy.deepcopy(base_cfg)
+    for key in ('runner_type', 'search', 'resume', 'load_from', 'launcher'):
+        if key in cfg:
+            cfg.pop(key)
+    apply_loss_params(cfg, params, heads=settings.heads)
+    proxy = settings.proxy
+    max_iters = proxy.get('max_iters', 1000)
+    cfg.work_dir = work_dir
+    cfg.experiment_name = name
+    cfg.launcher = 'none'
+    if cfg.get('visualizer') is not None:
+        cfg.visualizer['name'] = name
+    cfg.randomness = dict(seed=seed, deterministic=settings.deterministic)
+    cfg.log_level = proxy.get('log_level', 'WARNING')
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
+    cfg.val_cfg = dict(type='ValLoop')
+    if cfg.get('param_scheduler') is not None:
+        _set_scheduler_end(cfg.param_scheduler, max_iters)
+    if proxy.get('lr') is not None:
+        cfg.optim_wrapper.optimizer['lr'] = proxy['lr']
+    if proxy.get('crop_size') is not None:
+        _set_crop(cfg, proxy['crop_size'])
+    train_ds = cfg.train_dataloader.dataset
+    if proxy.get('batch_size') is not None:
+        cfg.train_dataloader.batch_size = proxy['batch_size']
+    val_ds = copy.deepcopy(train_ds)
+    val_ds['pipeline'] = copy.deepcopy(cfg.val_dataloader.dataset.get('pipeline', cfg.get('test_pipeline')))
+    val_ds['test_mode'] = True
+    train_ds['ann_file'] = split_files['train']
+    val_ds['ann_file'] = split_files['hold_out']
+    cfg.val_dataloader = dict(
+        batch_size=proxy.get('val_batch_size', cfg.val_dataloader.get('batch_size', 1)),
+        num_workers=cfg.val_dataloader.get('num_workers', 0),
+        persistent_workers=False,
+        sampler=dict(type='DefaultSampler', shuffle=False),
+        dataset=val_ds)
+    cfg.val_evaluator = dict(type='SegMetric', metrics=[settings.reward_metric],
+                             tol=settings.tol, drop_bg=settings.drop_bg)
+    for key in ('test_dataloader', 'test_cfg', 'test_evaluator'):
+        if key in cfg:
+            cfg.pop(key)
+    hooks = cfg.get('default_hooks', {})
+    hooks['checkpoint'] = None  # proxies keep no weights; the ledger keeps the result
+    if hooks.get('logger') is not None:
+        hooks['logger']['interval'] = max(1, max_iters // 5)
+    cfg.default_hooks = hooks
+    custom = list(cfg.get('custom_hooks', []) or [])
+    custom += [dict(type='FiniteLossGuardHook'), dict(type='FinalMetricsHook', out_file=FINAL_METRICS)]
+    custom += copy.deepcopy(list(settings.proxy_custom_hooks))
+    cfg.custom_hooks = custom
+    return cfg
+
+
+def run_proxy(task: Dict) -> Dict:
+    """Train and score one proxy; never raises (failures become records).
+
+    Args:
+        task: ``round``, ``index``, ``seed``, ``theta``, ``control_points``,
+            ``config`` (path of the proxy config file), ``reward_key``,
+            ``threads`` (torch threads, None = leave as is).
+
+    Returns:
+        dict: The ledger record (status 'ok', 'nan' or 'failed').
+    """
+    from mmengine.runner import Runner
+    start = time.time()
+    record = dict(round=task['round'], index=task['index'], seed=task['seed'],
+                  theta=task['theta'], control_points=task['control_points'],
+                  status='ok', reward=None, metrics=None, error=None, rank=task.get('rank', 0),
+                  worker=os.getpid(), work_dir=osp.dirname(task['config']))
+    threads = task.get('threads')
+    old_threads = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        cfg = Config.fromfile(task['config'])
+        runner = Runner.from_cfg(cfg)
+        runner.train()
+        with open(osp.join(cfg.work_dir, FINAL_METRICS)) as f:
+            metrics = json.load(f)['metrics']
+        record['metrics'] = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
+        value = metrics.get(task['reward_key'])
+        if value is None:
+            raise KeyError(f"the evaluator reported no {task['reward_key']!r} (got {sorted(metrics)})")
+        reward = float(value) / 100.0
+        if not math.isfinite(reward):
+            record.update(status='nan', error=f"hold-out {task['reward_key']} is {value}")
+        else:
+            record['reward'] = reward
+    except FloatingPointError as e:
+        record.update(status='nan', error=str(e))
+    except Exception as e:  # a crashing proxy must not end the search
+        record.update(status='failed', error=f'{type(e).__name__}: {e}')
+        with open(osp.join(record['work_dir'], 'error.txt'), 'w') as f:
+            f.write(traceback.format_exc())
+    finally:
+        if threads:
+            torch.set_num_threads(old_threads)
+    record['wall_time'] = round(time.time() - start, 3)
+    return record
