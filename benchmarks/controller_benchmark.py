@@ -76,12 +76,17 @@ def make_task(name: str, seed: int) -> Tuple[torch.Tensor, Reward]:
 CONTROLLERS: Dict[str, Callable[[int, int], BaseController]] = {
     'random search': lambda m, seed: RandomSearchController(D, m, init_mu=IDENTITY_THETA,
                                                             seed=seed),
-    "PPO2 per-dim ratio, mean baseline (default)":
+    'PPO2 per-dim ratio, mean baseline, normalized advantages (default)':
     lambda m, seed: PPO2Controller(D, m, init_mu=IDENTITY_THETA, seed=seed),
-    'PPO2 joint ratio, mean baseline (paper)':
-    lambda m, seed: PPO2Controller(D, m, ratio='joint', init_mu=IDENTITY_THETA, seed=seed),
-    "PPO2 per-dim ratio, mu baseline (authors' release)":
-    lambda m, seed: PPO2Controller(D, m, baseline='mu', init_mu=IDENTITY_THETA, seed=seed),
+    'PPO2 per-dim ratio, mean baseline, raw advantages':
+    lambda m, seed: PPO2Controller(D, m, normalize_advantages=False, init_mu=IDENTITY_THETA,
+                                   seed=seed),
+    'PPO2 joint ratio, mean baseline, raw advantages (paper)':
+    lambda m, seed: PPO2Controller(D, m, ratio='joint', normalize_advantages=False,
+                                   init_mu=IDENTITY_THETA, seed=seed),
+    "PPO2 per-dim ratio, mu baseline, raw advantages (authors' release)":
+    lambda m, seed: PPO2Controller(D, m, baseline='mu', normalize_advantages=False,
+                                   init_mu=IDENTITY_THETA, seed=seed),
 }
 
 

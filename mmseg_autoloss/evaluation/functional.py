@@ -27,7 +27,8 @@ from ..surrogates.boundary import label_edges
 
 __all__ = [
     'STAT_FIELDS', 'BASE_METRICS', 'image_stats', 'or_dilate_bits', 'parse_metrics',
-    'check_q', 'summarize', 'score_matrix', 'image_level', 'class_level', 'worst_case_mean'
+    'check_q', 'needs_boundary', 'summarize', 'score_matrix', 'image_level', 'class_level',
+    'worst_case_mean'
 ]
 
 #: Columns of the per-image statistics array (last axis of :func:`image_stats`).
@@ -164,11 +165,10 @@ def _bits_at(bits: torch.Tensor, cls: torch.Tensor, pos: torch.Tensor,
     return (val & table.amax(0)[cls]) != 0
 
 
-def _per_class(n: int, c: int, pos: torch.Tensor, cls: torch.Tensor,
-               plane: int) -> torch.Tensor:
-    """Counts per (image, class) of pixels at flat positions ``pos`` of class ``cls``."""
-    idx = cls if n == 1 else torch.div(pos, plane, rounding_mode='floor') * c + cls
-    return torch.bincount(idx, minlength=n * c).view(n, c)
+def _flat_index(n: int, c: int, pos: torch.Tensor, cls: torch.Tensor,
+                plane: int) -> torch.Tensor:
+    """Index ``image * C + class`` of pixels at flat positions ``pos``."""
+    return cls if n == 1 else torch.div(pos, plane, rounding_mode='floor') * c + cls
 
 
 def image_stats(pred: torch.Tensor, label: torch.Tensor, num_classes: int,
@@ -233,10 +233,13 @@ def image_stats(pred: torch.Tensor, label: torch.Tensor, num_classes: int,
 
     plane = h * w
     table = _class_bits(c, label.device)
-    gt_edge = label_edges(label) & valid
-    pr_edge = label_edges(pred)
-    gt_bits = or_dilate_bits(_pack_bits(lab_c, gt_edge, table), tol)
-    pr_bits = or_dilate_bits(_pack_bits(pred, pr_edge, table), tol)
+    num_words = table.shape[0]
+    # label and prediction go through each operator together: half the ops
+    edges = label_edges(torch.cat([label, pred]))
+    gt_edge, pr_edge = edges[:n] & valid, edges[n:]
+    bits = or_dilate_bits(
+        torch.cat([_pack_bits(lab_c, gt_edge, table), _pack_bits(pred, pr_edge, table)]), tol)
+    gt_bits, pr_bits = bits[:num_words], bits[num_words:]
 
     # BIoU: the confusion restricted to the band around GT boundaries
     if drop_bg and 0 <= bg_index < c:
@@ -246,8 +249,9 @@ def image_stats(pred: torch.Tensor, label: torch.Tensor, num_classes: int,
         band = (gt_bits & keep.view(-1, 1, 1, 1)).ne(0).any(0)
     else:
         band = gt_bits.ne(0).any(0)
-    bconf = torch.bincount(flat[band.reshape(-1)], minlength=n * (c + 1) * c)
-    bconf = bconf.view(n, c + 1, c)[:, :c]
+    # float64 weights count exactly (< 2**53) and avoid a boolean gather
+    bconf = torch.bincount(flat, weights=band.reshape(-1).double(), minlength=n * (c + 1) * c)
+    bconf = bconf.long().view(n, c + 1, c)[:, :c]
     btp = bconf.diagonal(dim1=1, dim2=2)
     out[..., 3] = btp
     out[..., 4] = bconf.sum(1) - btp
@@ -260,10 +264,15 @@ def image_stats(pred: torch.Tensor, label: torch.Tensor, num_classes: int,
     gt_pos = gt_edge.reshape(-1).nonzero().squeeze(1)
     gt_cls = label.reshape(-1)[gt_pos]
     gt_hit = _bits_at(pr_bits, gt_cls, gt_pos, table)
-    out[..., 6] = _per_class(n, c, pr_pos, pr_cls, plane)
-    out[..., 7] = _per_class(n, c, pr_pos[pr_hit], pr_cls[pr_hit], plane)
-    out[..., 8] = _per_class(n, c, gt_pos, gt_cls, plane)
-    out[..., 9] = _per_class(n, c, gt_pos[gt_hit], gt_cls[gt_hit], plane)
+    # the four counts in one weighted bincount (weights: 1, hit, 1, hit)
+    pr_idx = _flat_index(n, c, pr_pos, pr_cls, plane)
+    gt_idx = _flat_index(n, c, gt_pos, gt_cls, plane)
+    nc = n * c
+    idx = torch.cat([pr_idx, pr_idx + nc, gt_idx + 2 * nc, gt_idx + 3 * nc])
+    weights = torch.cat([torch.ones_like(pr_hit), pr_hit, torch.ones_like(gt_hit), gt_hit])
+    counts = torch.bincount(idx, weights=weights.double(), minlength=4 * nc)
+    counts = counts.long().view(4, n, c)
+    out[..., 6:10] = counts.permute(1, 2, 0)
     return out
 
 

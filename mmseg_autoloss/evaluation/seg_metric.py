@@ -1,4 +1,5 @@
 """``SegMetric``: every SPEC §1 metric in one MMSeg evaluator."""
+import logging
 import os.path as osp
 from collections import OrderedDict, defaultdict
 from typing import Dict, List, Optional, Sequence, Union
@@ -15,6 +16,19 @@ from prettytable import PrettyTable
 from mmseg.registry import EVALUATOR, METRICS
 
 from .functional import check_q, image_stats, needs_boundary, parse_metrics, summarize
+
+
+def _from_iou_metrics(iou_metrics: Union[str, Sequence[str]]) -> List[str]:
+    """SegMetric names giving the keys IoUMetric returns for ``iou_metrics``."""
+    if isinstance(iou_metrics, str):
+        iou_metrics = [iou_metrics]
+    out = ['aAcc']
+    for name in iou_metrics:
+        if name not in ('mIoU', 'mDice', 'mFscore'):
+            raise ValueError(f"SegMetric: iou_metrics accepts 'mIoU', 'mDice', 'mFscore' (as "
+                             f'IoUMetric), got {name!r}; use metrics=[...] for the others')
+        out += [name] if name == 'mFscore' else [name, 'mAcc']
+    return list(dict.fromkeys(out))
 
 
 @METRICS.register_module()
@@ -48,10 +62,14 @@ class SegMetric(BaseMetric):
         output_dir (str, optional): Save predictions as PNG there.
         format_only (bool): Only save predictions, compute nothing.
         prefix (str, optional): Prefix of the metric names.
+        iou_metrics (list[str], optional): IoUMetric's argument, accepted so
+            that only ``type`` needs changing: each of 'mIoU', 'mDice',
+            'mFscore' gives the keys IoUMetric gives (with ``aAcc``, ``mAcc``).
+            Ignored (with a warning) when ``metrics`` is given.
     """
 
     def __init__(self,
-                 metrics: Union[str, Sequence[str]] = ('aAcc', 'mIoU', 'mAcc'),
+                 metrics: Optional[Union[str, Sequence[str]]] = None,
                  tol: int = 5,
                  drop_bg: bool = False,
                  bg_index: int = 0,
@@ -63,12 +81,21 @@ class SegMetric(BaseMetric):
                  output_dir: Optional[str] = None,
                  format_only: bool = False,
                  prefix: Optional[str] = None,
+                 iou_metrics: Optional[Union[str, Sequence[str]]] = None,
                  **kwargs) -> None:
         if kwargs:
-            hint = (" (IoUMetric's iou_metrics is called metrics here)"
-                    if 'iou_metrics' in kwargs else '')
-            raise TypeError(f'SegMetric got unexpected argument(s) {sorted(kwargs)}{hint}')
+            raise TypeError(f'SegMetric got unexpected argument(s) {sorted(kwargs)}')
         super().__init__(collect_device=collect_device, prefix=prefix)
+        if metrics is None:
+            metrics = ['aAcc', 'mIoU', 'mAcc'] if iou_metrics is None else \
+                _from_iou_metrics(iou_metrics)
+        elif iou_metrics is not None:
+            # A config that sets val_evaluator=dict(type='SegMetric', ...) over
+            # a base IoUMetric inherits its iou_metrics by mmengine's merge.
+            print_log(f'SegMetric: metrics={list(metrics)} given, iou_metrics={iou_metrics!r} '
+                      "(merged from a base IoUMetric config?) is ignored; write "
+                      "dict(_delete_=True, type='SegMetric', ...) to drop it",
+                      logger='current', level=logging.WARNING)
         if isinstance(tol, bool) or not isinstance(tol, int) or tol < 0:
             raise ValueError(f'SegMetric: tol must be a non-negative integer, got {tol!r}')
         if not isinstance(beta, (int, float)) or beta <= 0:

@@ -268,7 +268,9 @@ class JDTLoss(nn.Module):
         if self.class_weights is not None and self.class_weights.numel() != c:
             raise ValueError(f'{name}: class_weights has {self.class_weights.numel()} entries '
                              f'but cls_score has {c} classes')
-        prob = cls_score.float().softmax(dim=1)
+        # half precision would lose the small per-class counts
+        dtype = torch.float64 if cls_score.dtype == torch.float64 else torch.float32
+        prob = cls_score.to(dtype).softmax(dim=1)
         if soft:
             if not label.dtype.is_floating_point:
                 raise ValueError(f'{name}: soft labels must be floating point, got {label.dtype}')

@@ -339,20 +339,25 @@ class PPO2Controller(BaseController):
 
     Defaults: the authors' release (sigma 0.2, Adam lr 0.2, 60 steps, eps 0.2,
     per-dimension ratio) except ``baseline='mean'`` (the paper's text; the
-    release uses ``'mu'``). Near a maximum the reward is concave, so by
-    Jensen the reward of ``mu_t`` exceeds most samples' rewards: with
-    ``baseline='mu'`` nearly every advantage is negative and the update mostly
-    pushes ``mu`` away from all samples. On the synthetic benchmark
-    (``benchmarks/controller_benchmark.py``) ``'mean'`` is clearly better.
+    release uses ``'mu'``) and ``normalize_advantages=True`` (see below).
+    Near a maximum the reward is concave, so by Jensen the reward of ``mu_t``
+    exceeds most samples' rewards: with ``baseline='mu'`` nearly every
+    advantage is negative and the update mostly pushes ``mu`` away from all
+    samples. On the synthetic benchmark (``benchmarks/controller_benchmark.py``)
+    ``'mean'`` is clearly better. Note that with ``'mean'`` the output
+    ``mu_t`` itself is never evaluated; a caller wanting its reward must
+    evaluate it separately.
 
-    Reward scale: multiplying every reward by ``c > 0`` multiplies every
-    gradient by ``c``, which Adam's ``m / sqrt(v)`` cancels, so the trajectory
-    of ``mu`` does not depend on whether rewards are fractions or percent (up
-    to Adam's ``eps``). With ``normalize_advantages=True`` the advantages are
-    also divided by the round's reward std, which makes each round's step
-    independent of how spread that round's rewards are (otherwise Adam's
-    second moment, carried across rounds, shrinks steps as rewards
-    concentrate).
+    Reward scale: with ``normalize_advantages=True`` (default) the advantages
+    are divided by the round's reward std, so the update is invariant to any
+    positive affine transform of the rewards (fractions or percent give the
+    same ``mu`` up to rounding) and each round's step does not depend on how
+    spread that round's rewards are. With ``False`` (the release) a global
+    scale ``c`` multiplies every gradient by ``c``, which Adam's
+    ``m / sqrt(v)`` cancels only up to its ``eps`` (1e-8): invariance is
+    approximate, and Adam's second moment, carried across rounds, shrinks the
+    steps as rewards concentrate. On the synthetic benchmark both give the
+    same quality; the clipped objective itself is unchanged.
 
     Output: :attr:`best_mu` = the ``mu_t`` whose round had the highest mean
     reward (``select_by='mean'``, the paper) or the highest reward of
@@ -370,7 +375,8 @@ class PPO2Controller(BaseController):
         baseline: 'mean' (round mean) or 'mu' (row 0 of every round is
             ``mu_t``, its reward is the baseline).
         ratio: 'per_dim' (authors' release) or 'joint' (paper).
-        normalize_advantages: Divide advantages by the round's reward std.
+        normalize_advantages: Divide advantages by the round's reward std
+            (False = raw advantages, as in the release).
         select_by: 'mean' or 'mu'.
         init_mu: Initial mean in [0, 1]^D (None = 0.5).
         seed: Seed of the sampling generator.
@@ -381,7 +387,7 @@ class PPO2Controller(BaseController):
     def __init__(self, num_params: int, samples_per_round: int = 32, sigma: float = 0.2,
                  learn_sigma: bool = False, mu_lr: float = 0.2, updates_per_round: int = 60,
                  clip_eps: float = 0.2, baseline: str = 'mean', ratio: str = 'per_dim',
-                 normalize_advantages: bool = False, select_by: str = 'mean',
+                 normalize_advantages: bool = True, select_by: str = 'mean',
                  init_mu: Optional[ArrayLike] = None, seed: int = 0) -> None:
         super().__init__(num_params, samples_per_round, init_mu, seed)
         if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) \

@@ -117,7 +117,9 @@ class LossSearchRunner:
                     raise
                 error = e
         if is_distributed():
-            result, error = broadcast_object_list([result, error])
+            shared = [result, error]
+            broadcast_object_list(shared)  # in place
+            result, error = shared
         if error is not None:
             raise error
         return result

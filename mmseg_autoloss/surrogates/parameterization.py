@@ -19,6 +19,8 @@ bottom of a jump (the lowest piece whose u-range holds y), except g(1) = 1,
 so the truth table stays exact for degenerate θ on the edges of [0, 1].
 """
 import math
+import threading
+from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence, Union
 
 import torch
@@ -29,7 +31,7 @@ __all__ = [
     'check_parameterization', 'check_num_pieces', 'num_params_per_g', 'num_theta',
     'identity_theta', 'theta_to_control_points', 'control_points_to_theta', 'check_theta',
     'check_control_points', 'full_control_points', 'PiecewiseG', 'build_g_functions',
-    'bezier_g', 'linear_g'
+    'bezier_g', 'linear_g', 'clear_scratch'
 ]
 
 ArrayLike = Union[torch.Tensor, Sequence[float]]
@@ -258,15 +260,53 @@ class _PiecewiseFn(torch.autograd.Function):
         return grad.to(grad_out.dtype), None
 
 
-def _above(y: torch.Tensor, bound: float) -> torch.Tensor:
-    """Float indicator of ``y > bound`` (``y >= 1`` when bound is 1).
+def _indicator(y: torch.Tensor, bound: float, out: torch.Tensor) -> torch.Tensor:
+    """Float 0/1 indicator of ``y > bound`` (of ``y >= 1`` when bound is 1).
 
-    Arithmetic instead of a bool mask + where: three cheap in-place passes,
-    and y - b > 0 exactly when y > b in IEEE arithmetic.
+    Arithmetic instead of a bool mask and ``where`` (several times slower on
+    CPU); ``y - b > 0`` exactly when ``y > b`` in IEEE arithmetic.
     """
-    if bound >= 1:
-        return y.floor()  # y in [0, 1]: 1 only at y = 1, the top of a jump
-    return (y - bound).clamp_(0, 1).ceil_()
+    if bound >= 1:  # the top of a jump at u = 1 belongs to y = 1
+        return torch.floor(y, out=out).clamp_(0, 1)
+    return torch.sub(y, bound, out=out).clamp_(0, 1).ceil_()
+
+
+class _ScratchPool(threading.local):
+    """Reusable work buffers for :class:`PiecewiseG` on CPU.
+
+    Fresh multi-megabyte CPU tensors cost page faults on every allocation
+    (glibc hands large blocks back to the OS); reusing a few buffers of the
+    last shapes makes g about twice as fast. Devices with a caching
+    allocator (CUDA) get plain ``empty_like``.
+    """
+    max_shapes = 4
+
+    def __init__(self):
+        self.bufs: 'OrderedDict[tuple, List[torch.Tensor]]' = OrderedDict()
+
+    def get(self, like: torch.Tensor, k: int) -> List[torch.Tensor]:
+        if like.device.type != 'cpu':
+            return [torch.empty(like.shape, dtype=like.dtype, device=like.device)
+                    for _ in range(k)]
+        key = (tuple(like.shape), like.dtype)
+        bufs = self.bufs.pop(key, [])
+        while len(bufs) < k:
+            bufs.append(torch.empty(like.shape, dtype=like.dtype))
+        self.bufs[key] = bufs
+        while len(self.bufs) > self.max_shapes:
+            self.bufs.popitem(last=False)
+        return bufs[:k]
+
+    def clear(self) -> None:
+        self.bufs.clear()
+
+
+_SCRATCH = _ScratchPool()
+
+
+def clear_scratch() -> None:
+    """Free the CPU work buffers kept between g evaluations (this thread)."""
+    _SCRATCH.clear()
 
 
 class PiecewiseG:
@@ -276,8 +316,8 @@ class PiecewiseG:
     is evaluated in closed form (the quadratic in u is inverted with the
     conjugate root ``s = x / (m + sqrt(m² + (1-2m)x))``, exact at m = 1/2, the
     straight line) and the pieces are blended with 0/1 indicators of the piece
-    bounds. The last piece is solved from its right end, so g(1) = 1 exactly
-    (n >= 2); g(0) = 0 exactly. Computation runs in float32 (float64 stays
+    bounds. The first piece is solved from its left end and the last from its
+    right end, so g(0) = 0 and g(1) = 1 hold exactly in floating point. Computation runs in float32 (float64 stays
     float64); the result has the input dtype. Differentiable in ``y`` only.
 
     Args:
@@ -320,7 +360,7 @@ class PiecewiseG:
             if jump:  # s stays 0: g = base, g' = 0
                 p = q = 0.0
             pieces.append(dict(start=start, alpha=alpha, m=m, m2=m * m, c=1 - 2 * m, base=base,
-                               p=p, q=q))
+                               p=p, q=q, lo=b0, hi=b2))
             if k < n - 1:
                 bounds.append(a2)
         return pieces, bounds
@@ -336,60 +376,86 @@ class PiecewiseG:
             inv_w = 0.0 if jump else 1.0 / w
             dv = 0.0 if jump else v1 - v0
             if k == last and k > 0:  # from the right end: exact g(1) = 1
-                pieces.append(dict(start=u1, alpha=-inv_w, base=v1, slope=-dv, deriv=dv * inv_w))
+                pieces.append(dict(start=u1, alpha=-inv_w, base=v1, slope=-dv, deriv=dv * inv_w,
+                                   lo=v0, hi=v1))
             else:
-                pieces.append(dict(start=u0, alpha=inv_w, base=v0, slope=dv, deriv=dv * inv_w))
+                pieces.append(dict(start=u0, alpha=inv_w, base=v0, slope=dv, deriv=dv * inv_w,
+                                   lo=v0, hi=v1))
             if k < last:
                 bounds.append(u1)
         return pieces, bounds
 
-    def _piece(self, y: torch.Tensor, pc: Dict[str, float], need_grad: bool):
-        x = y.mul(pc['alpha'])
+    def _piece(self, y: torch.Tensor, pc: Dict[str, float], value: torch.Tensor,
+               x: torch.Tensor, den: torch.Tensor, deriv: Optional[torch.Tensor]) -> None:
+        """Evaluate one piece on every element, into the given buffers.
+
+        ``value`` <- g; for Bézier with ``deriv`` given, g' goes to ``deriv``
+        (which may be ``x``). ``x`` and ``den`` are scratch.
+        """
+        torch.mul(y, pc['alpha'], out=x)
         if pc['start'] != 0:
             x.sub_(pc['start'] * pc['alpha'])
         x.clamp_(0, 1)  # the other pieces' range maps outside [0, 1]
         if self.parameterization == 'linear':
-            value = x.mul_(pc['slope'])
+            torch.mul(x, pc['slope'], out=value)
             if pc['base'] != 0:
                 value.add_(pc['base'])
-            return value, pc['deriv']
+            value.clamp_(pc['lo'], pc['hi'])  # rounding must not cross a joint
+            return
         # s = x / (m + sqrt(m² + (1-2m)x)); x becomes s in place.
-        den = x.mul(pc['c']).add_(pc['m2']).clamp_(min=_SQRT_FLOOR).sqrt_().add_(pc['m'])
-        s = x.div_(den)
-        value = s.mul(pc['q']).add_(pc['p']).mul_(s)
+        torch.mul(x, pc['c'], out=den).add_(pc['m2']).clamp_(min=_SQRT_FLOOR).sqrt_()
+        s = x.div_(den.add_(pc['m']))
+        torch.mul(s, pc['q'], out=value).add_(pc['p']).mul_(s)
         if pc['base'] != 0:
             value.add_(pc['base'])
-        if not need_grad:
-            return value, None
+        value.clamp_(pc['lo'], pc['hi'])  # rounding must not cross a joint
+        if deriv is None:
+            return
         # g' = (dg/ds) / (du/ds) with du/ds = 2(m + (1-2m)s) / alpha, floored
         # where the tangent is vertical (m = 0 at s = 0).
-        half_du = den.copy_(s).mul_(pc['c']).add_(pc['m']).clamp_(min=SLOPE_FLOOR)
-        deriv = s.mul_(2 * pc['q']).add_(pc['p']).mul_(0.5 * pc['alpha']).div_(half_du)
-        return value, deriv
+        torch.mul(s, pc['c'], out=den).add_(pc['m']).clamp_(min=SLOPE_FLOOR)
+        if deriv is s:
+            deriv.mul_(2 * pc['q'])
+        else:
+            torch.mul(s, 2 * pc['q'], out=deriv)
+        deriv.add_(pc['p']).mul_(0.5 * pc['alpha']).div_(den)
 
     def _evaluate(self, y: torch.Tensor, need_grad: bool, deriv_dtype: Optional[torch.dtype] = 0):
         """(g(y), g'(y) or None); g' in ``deriv_dtype`` (0: y's dtype, None: working)."""
         out_dtype = y.dtype
         work = torch.float64 if y.dtype == torch.float64 else torch.float32
-        y = y.detach().to(work).clamp(0, 1)
-        value, deriv = self._piece(y, self.pieces[0], need_grad)
-        if need_grad and isinstance(deriv, float):  # linear: constant per piece
-            prev, deriv = deriv, torch.full_like(y, deriv)
+        y = y.detach().to(work)
+        value = torch.empty(y.shape, dtype=work, device=y.device)
+        deriv = torch.empty_like(value) if need_grad else None
+        linear = self.parameterization == 'linear'
+        x, den, v_k, ind = _SCRATCH.get(value, 4)
+        self._piece(y, self.pieces[0], value, x, den, None if linear else deriv)
+        if need_grad and linear:
+            prev = self.pieces[0]['deriv']
+            deriv.fill_(prev)
         for bound, pc in zip(self.bounds, self.pieces[1:]):
-            ind = _above(y, bound)
-            v_k, d_k = self._piece(y, pc, need_grad)
+            _indicator(y, bound, ind)
+            self._piece(y, pc, v_k, x, den, None if (linear or not need_grad) else x)
             # Indicators are nested (y above bound k => above bound k-1), so
             # blending in order leaves the highest piece whose bound y passed.
             value.add_(v_k.sub_(value).mul_(ind))
             if not need_grad:
                 continue
-            if isinstance(d_k, float):
-                deriv.add_(ind.mul_(d_k - prev))
-                prev = d_k
+            if linear:
+                deriv.add_(ind.mul_(pc['deriv'] - prev))
+                prev = pc['deriv']
             else:
-                deriv.add_(d_k.sub_(deriv).mul_(ind))
-        value.clamp_(0, 1)
+                deriv.add_(x.sub_(deriv).mul_(ind))
+        if len(self.pieces) == 1:
+            # One Bézier piece is solved from y = 0; make g(1) = 1 exact too
+            # (1 - v is exact for v near 1, so v + (1 - v) is exactly 1).
+            _indicator(y, 1.0, ind)
+            value.add_(torch.neg(value, out=v_k).add_(1).mul_(ind))
         value = value.to(out_dtype)
+        if need_grad:
+            # Rounding (s a hair past 1 where dv/ds ends at 0, or the blend)
+            # must not turn a zero slope negative.
+            deriv.clamp_(min=0)
         if need_grad and deriv_dtype is not None:
             deriv = deriv.to(out_dtype if deriv_dtype == 0 else deriv_dtype)
         return value, deriv
@@ -405,7 +471,7 @@ class PiecewiseG:
         return self._evaluate(y, False)[0]
 
     def derivative(self, y: torch.Tensor) -> torch.Tensor:
-        """g'(y) (left derivative at piece joints), element-wise."""
+        """g'(y) element-wise (at a joint: of the lower piece; at a jump: 0)."""
         return self._evaluate(y, True)[1]
 
 

@@ -29,8 +29,10 @@ in an image's labels). A batch without any valid pixel (or without any class
 to average) gives metric 1, i.e. loss 0.
 
 Ignored pixels (``ignore_index``) and pixel weights enter as a per-pixel
-weight ``w``; for the boundary metrics an ignored pixel belongs to no class,
-in the prediction as in the label (a zero one-hot row).
+weight ``w`` on every count. Boundaries follow the evaluation metric
+(``mmseg_autoloss.evaluation``): they are found on the full maps, where an
+ignored label is no class (so the labelled pixel next to it is a ground-truth
+boundary) while the prediction at an ignored pixel is kept.
 """
 from typing import Callable, Dict, Optional, Sequence, Tuple
 
@@ -259,9 +261,10 @@ def relaxed_bf1(probs, label, gs, ignore_index=255, weight=None, class_reduction
     ``bg_index`` left out when ``drop_bg``). gs = (g1, g2, g3, g4).
     """
     st = _Stats(probs, label, ignore_index, weight)
-    # Ignored pixels belong to no class, as in the label's zero one-hot row.
-    pred = probs * st.valid[:, None].to(probs.dtype)
-    pred_bd = soft_boundary(pred, gs)
+    # As the evaluation metric: boundaries on the full maps (an ignored
+    # label is no class; the prediction there is kept), counted at labelled
+    # pixels only.
+    pred_bd = soft_boundary(probs, gs)
     gt_bd = class_boundaries(label, st.c).to(probs.dtype)
     w = st.w[:, None]
     n_pred = torch.einsum('nchw,nhw->c', pred_bd, st.w)

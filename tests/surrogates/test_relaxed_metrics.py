@@ -1,0 +1,216 @@
+"""Relaxed metrics (SPEC §1-2): truth table against the evaluation metric,
+the per-class shortcut against the literal formulas, gradients."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mmseg_autoloss.evaluation.functional import image_stats, parse_metrics, summarize
+from mmseg_autoloss.surrogates import (METRIC_NUM_G, METRICS, PRESETS, build_g_functions,
+                                       class_boundaries, dilate, erode, identity_theta,
+                                       num_theta, relaxed_metric, soft_and, soft_or, soft_xor)
+
+C = 4
+EVAL_NAME = {'gAcc': 'aAcc'}
+# Published parameters per metric; the two-g metrics without a preset of their
+# own use the mIoU numbers.
+PUBLISHED = {'mIoU': 'voc_miou', 'FWIoU': 'voc_fwiou', 'mAcc': 'voc_macc', 'gAcc': 'voc_gacc',
+             'BIoU': 'voc_biou', 'BF1': 'voc_bf1', 'mDice': 'voc_miou', 'mIoU_I': 'voc_miou',
+             'mIoU_C': 'voc_miou'}
+
+
+def blocky(gen, n, h, w, block=4, all_classes=False):
+    """Random block label maps (boundaries inside the image)."""
+    lab = torch.randint(0, C, (n, 1, h // block, w // block), generator=gen)
+    if all_classes:  # every class in every image
+        lab.view(n, -1)[:, :C] = torch.stack([torch.randperm(C, generator=gen) for _ in range(n)])
+    return F.interpolate(lab.float(), size=(h, w), mode='nearest')[:, 0].long()
+
+
+def make_batch(seed, n=2, h=16, w=16, ignore=True, all_classes=False):
+    gen = torch.Generator().manual_seed(seed)
+    label = blocky(gen, n, h, w, all_classes=all_classes)
+    pred = blocky(gen, n, h, w, block=2, all_classes=all_classes)
+    noise = torch.rand(n, h, w, generator=gen) < 0.15
+    pred = torch.where(noise, torch.randint(0, C, (n, h, w), generator=gen), pred)
+    if all_classes:  # every class in every predicted map too (C = 4)
+        pred[:, :2, :2] = torch.arange(C).view(1, 2, 2)
+    if ignore:
+        label[0, :3, :5] = 255
+        label[:, -1, -4:] = 255
+    return pred, label
+
+
+def eval_metric(pred, label, metric, tol, drop_bg):
+    stats = image_stats(pred, label, C, 255, tol=tol, drop_bg=drop_bg)
+    name = EVAL_NAME.get(metric, metric)
+    summary, _ = summarize(stats.numpy(), parse_metrics([name]), drop_bg=drop_bg)
+    return summary[name]
+
+
+def gs_for(metric, theta, param='bezier', num_pieces=2):
+    return build_g_functions(METRIC_NUM_G[metric], num_pieces, param, theta=theta)
+
+
+def theta_for(metric, num_pieces):
+    value = st.one_of(st.sampled_from([0.0, 1.0]), st.floats(0, 1))
+    n = num_theta(metric, num_pieces)
+    return st.lists(value, min_size=n, max_size=n)
+
+
+# ------------------------------------------------------------------ truth table
+@pytest.mark.parametrize('metric', METRICS)
+@settings(max_examples=30, deadline=None)
+@given(data=st.data())
+def test_truth_table_present(metric, data):
+    """One-hot input: surrogate == evaluation metric, for every θ."""
+    num_pieces = data.draw(st.sampled_from([1, 2]))
+    theta = data.draw(theta_for(metric, num_pieces))
+    param = data.draw(st.sampled_from(['bezier', 'linear']))
+    seed = data.draw(st.integers(0, 10_000))
+    tol, drop_bg = data.draw(st.sampled_from([(1, False), (2, True), (5, False)]))
+    pred, label = make_batch(seed)
+    probs = F.one_hot(pred, C).permute(0, 3, 1, 2).to(torch.float64)
+    value = relaxed_metric(probs, label, metric, gs_for(metric, theta, param, num_pieces),
+                           class_reduction='present', tol=tol, drop_bg=drop_bg)
+    assert value.item() == pytest.approx(eval_metric(pred, label, metric, tol, drop_bg),
+                                         abs=1e-6)
+
+
+@pytest.mark.parametrize('metric', METRICS)
+@pytest.mark.parametrize('seed', [0, 1])
+def test_truth_table_all_classes(metric, seed):
+    """'all' equals the metric on batches where every class occurs."""
+    pred, label = make_batch(seed, all_classes=True, ignore=False)
+    probs = F.one_hot(pred, C).permute(0, 3, 1, 2).to(torch.float32)
+    theta = torch.rand(num_theta(metric, 2), generator=torch.Generator().manual_seed(seed))
+    value = relaxed_metric(probs, label, metric, gs_for(metric, theta), class_reduction='all',
+                           tol=2)
+    assert value.item() == pytest.approx(eval_metric(pred, label, metric, 2, False), abs=1e-5)
+
+
+def test_all_vs_present_on_absent_class():
+    pred, label = make_batch(3, ignore=False)
+    label[label == 3] = 0
+    pred[pred == 3] = 1  # class 3 in neither map
+    probs = F.one_hot(pred, C).permute(0, 3, 1, 2).double()
+    for metric in ('mIoU', 'mAcc', 'mDice', 'BIoU'):
+        present = relaxed_metric(probs, label, metric, class_reduction='present', tol=1)
+        every = relaxed_metric(probs, label, metric, class_reduction='all', tol=1)
+        # the absent class counts 0 in the authors' mean over all classes
+        assert every.item() == pytest.approx(present.item() * 3 / 4, abs=1e-6)
+
+
+# ------------------------------------------------------------------ literal formulas
+def literal(probs, label, metric, gs, w, eps=1e-6):
+    """The paper's formulas with one-hot labels and g on both operands."""
+    valid = (label != 255)
+    y = F.one_hot(torch.where(valid, label, 0), C).permute(0, 3, 1, 2).to(probs.dtype)
+    y = y * valid[:, None]
+    w = w[:, None]
+    if metric in ('mAcc', 'gAcc'):
+        inter = (soft_and(probs, y, gs[0]) * w).sum((0, 2, 3))
+        count = (y * w).sum((0, 2, 3))
+        return ((inter / (count + eps)).mean() if metric == 'mAcc' else
+                inter.sum() / (count.sum() + eps))
+    inter = soft_and(probs, y, gs[0]) * w
+    union = soft_or(probs, y, gs[1]) * w
+    if metric in ('mIoU_I', 'mIoU_C'):
+        return (inter.sum((2, 3)) / (union.sum((2, 3)) + eps)).mean()
+    i, u = inter.sum((0, 2, 3)), union.sum((0, 2, 3))
+    if metric == 'mIoU':
+        return (i / (u + eps)).mean()
+    if metric == 'mDice':
+        return (2 * i / (i + u + eps)).mean()
+    count = (y * w).sum((0, 2, 3))
+    return (count * i / (u + eps)).sum() / (count.sum() + eps)  # FWIoU
+
+
+@pytest.mark.parametrize('metric', ['mIoU', 'FWIoU', 'mAcc', 'gAcc', 'mDice', 'mIoU_I', 'mIoU_C'])
+def test_soft_input_matches_literal_formula(metric):
+    gen = torch.Generator().manual_seed(5)
+    _, label = make_batch(5)
+    probs = torch.softmax(3 * torch.randn(2, C, 16, 16, generator=gen, dtype=torch.float64), 1)
+    weight = torch.rand(2, 16, 16, generator=gen, dtype=torch.float64)
+    cps = PRESETS[PUBLISHED[metric]]['control_points']
+    gs = build_g_functions(METRIC_NUM_G[metric], 2, control_points=cps)
+    got = relaxed_metric(probs, label, metric, gs, weight=weight)
+    ref = literal(probs, label, metric, gs, weight * (label != 255))
+    assert got.item() == pytest.approx(ref.item(), abs=1e-10)
+
+
+def test_identity_is_soft_jaccard_and_bf1_is_literal():
+    gen = torch.Generator().manual_seed(2)
+    _, label = make_batch(2, ignore=False)
+    probs = torch.softmax(torch.randn(2, C, 16, 16, generator=gen, dtype=torch.float64), 1)
+    y = F.one_hot(label, C).permute(0, 3, 1, 2).double()
+    i = (probs * y).sum((0, 2, 3))
+    u = (probs + y - probs * y).sum((0, 2, 3))
+    miou = relaxed_metric(probs, label, 'mIoU', eps=0)
+    assert miou.item() == pytest.approx((i / u).mean().item(), abs=1e-12)
+    # BF1 from the XOR of SPEC §2.5 written out
+    gs = build_g_functions(4, 1, control_points=PRESETS['voc_bf1']['control_points'])
+    edge = soft_xor(probs, erode(probs), gs[:2], gs[2:])
+    gt = class_boundaries(label, C).double()
+    p = (edge * dilate(gt, 3)).sum((0, 2, 3)) / edge.sum((0, 2, 3))
+    r = (dilate(edge, 3) * gt).sum((0, 2, 3)) / gt.sum((0, 2, 3))
+    ref = (2 * p * r / (p + r))[gt.sum((0, 2, 3)) > 0].mean()
+    got = relaxed_metric(probs, label, 'BF1', gs, tol=3, eps=1e-12)
+    assert got.item() == pytest.approx(ref.item(), abs=1e-9)
+
+
+# ------------------------------------------------------------------ gradients
+@pytest.mark.parametrize('metric', METRICS)
+@pytest.mark.parametrize('params', ['identity', 'published'])
+def test_gradcheck(metric, params):
+    _, label = make_batch(7, n=2, h=8, w=8)
+    if params == 'identity':
+        gs = gs_for(metric, identity_theta(metric, 2))
+    else:
+        p = PRESETS[PUBLISHED[metric]]
+        gs = build_g_functions(METRIC_NUM_G[metric], p['num_pieces'],
+                               control_points=p['control_points'])
+    logits = torch.randn(2, C, 8, 8, generator=torch.Generator().manual_seed(1),
+                         dtype=torch.float64, requires_grad=True)
+
+    def fn(z):
+        return relaxed_metric(torch.softmax(z, 1), label, metric, gs, tol=1, drop_bg=True,
+                              class_reduction='all' if params == 'identity' else 'present')
+
+    assert torch.autograd.gradcheck(fn, (logits, ), fast_mode=True)
+
+
+def test_empty_batch_and_weights():
+    pred, label = make_batch(4)
+    logits = torch.randn(2, C, 16, 16, requires_grad=True)
+    for metric in METRICS:
+        value = relaxed_metric(torch.softmax(logits, 1), torch.full_like(label, 255), metric,
+                               class_reduction='present')
+        value.backward()
+        assert value.item() == 1.0 and bool(torch.isfinite(logits.grad).all())
+        # zero pixel weights are the same as ignoring those pixels
+        weight = (torch.rand(2, 16, 16) > 0.3).float()
+        a = relaxed_metric(torch.softmax(logits, 1), label, metric, weight=weight, tol=1)
+        b = relaxed_metric(torch.softmax(logits, 1), torch.where(weight > 0, label, 255), metric,
+                           tol=1)
+        if metric not in ('BIoU', 'BF1'):  # boundaries see the ignore label, not weights
+            assert a.item() == pytest.approx(b.item(), abs=1e-6), metric
+
+
+def test_bad_inputs():
+    probs = torch.softmax(torch.randn(2, C, 8, 8), 1)
+    label = torch.zeros(2, 8, 8, dtype=torch.long)
+    with pytest.raises(ValueError, match='valid names'):
+        relaxed_metric(probs, label, 'MIOU')
+    with pytest.raises(ValueError, match='does not match'):
+        relaxed_metric(probs, label[:, :7], 'mIoU')
+    with pytest.raises(ValueError, match=r'label values \[9\]'):
+        relaxed_metric(probs, torch.full_like(label, 9), 'mIoU')
+    with pytest.raises(ValueError, match='needs 4 g'):
+        relaxed_metric(probs, label, 'BF1', gs_for('mIoU', identity_theta('mIoU')))
+    with pytest.raises(ValueError, match='class_reduction'):
+        relaxed_metric(probs, label, 'mIoU', class_reduction='none')
+    np.testing.assert_allclose(relaxed_metric(probs, label, 'gAcc').item(),
+                               probs[:, 0].mean().item(), atol=1e-5)
