@@ -18,7 +18,8 @@ from mmengine.runner import Runner
 
 import mmseg_autoloss  # noqa: F401  (registers the plugin, fixes checkpoint loading)
 from mmseg_autoloss.utils.dist import configure_launcher
-from mmseg_autoloss.utils.loss_config import apply_loss_params, read_loss_params
+from mmseg_autoloss.surrogates.presets import get_preset, load_loss_params
+from mmseg_autoloss.utils.loss_config import apply_loss_params
 
 
 def parse_args():
@@ -29,9 +30,11 @@ def parse_args():
                         help='resume from the latest checkpoint in the work_dir automatically')
     parser.add_argument('--amp', action='store_true', default=False,
                         help='enable automatic-mixed-precision training (bfloat16 on CPU)')
-    parser.add_argument('--loss-params', help='best_loss.json from tools/search.py: put its '
-                        'theta into every AutoSegLoss with the same target_metric')
-    parser.add_argument('--loss-preset', help="published parameters by name, e.g. 'voc_miou'")
+    parser.add_argument('--loss-params', nargs='+', default=[],
+                        help='best_loss.json file(s) from tools/search.py: each puts its theta into '
+                        'every AutoSegLoss with the same target_metric')
+    parser.add_argument('--loss-preset', nargs='+', default=[],
+                        help="published parameters by name, e.g. 'voc_miou' (one per target metric)")
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override some settings in the used config, key=value format')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
@@ -44,19 +47,14 @@ def parse_args():
 
 
 def loss_params_from_args(args):
-    """The parameters chosen on the command line, or None."""
-    if args.loss_params and args.loss_preset:
-        raise SystemExit('give either --loss-params or --loss-preset, not both')
-    if args.loss_params:
-        params = read_loss_params(args.loss_params)
-        params['source'] = osp.abspath(args.loss_params)
-        return params
-    if args.loss_preset:
-        from mmseg_autoloss.surrogates.presets import get_preset
-        params = dict(get_preset(args.loss_preset))
-        params['source'] = f'preset:{args.loss_preset}'
-        return params
-    return None
+    """The parameter sets chosen on the command line (one per target metric)."""
+    chosen = [dict(load_loss_params(p), source=osp.abspath(p)) for p in args.loss_params]
+    chosen += [dict(get_preset(name), source=f'preset:{name}') for name in args.loss_preset]
+    metrics = [p['target_metric'] for p in chosen]
+    dup = sorted({m for m in metrics if metrics.count(m) > 1})
+    if dup:
+        raise SystemExit(f'--loss-params/--loss-preset give target_metric {dup} more than once')
+    return chosen
 
 
 def main():
@@ -70,15 +68,16 @@ def main():
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
 
-    params = loss_params_from_args(args)
-    if params is not None:
+    chosen = loss_params_from_args(args)
+    for params in chosen:
         changed = apply_loss_params(cfg, params)
-        # Saved with the run's config (work_dir/<config>.py) for provenance.
-        cfg.autoloss_params = dict(source=params['source'], target_metric=params['target_metric'],
-                                   theta=list(params['theta']))
         print_log(f'AutoSegLoss parameters from {params["source"]} '
                   f'(target_metric={params["target_metric"]}) put into {len(changed)} loss(es): '
                   f'theta={[round(float(t), 6) for t in params["theta"]]}', logger='current')
+    if chosen:
+        # Saved with the run's config (work_dir/<config>.py) for provenance.
+        cfg.autoloss_params = [dict(source=p['source'], target_metric=p['target_metric'],
+                                    theta=list(p['theta'])) for p in chosen]
 
     if args.amp:
         optim_wrapper = cfg.optim_wrapper.type

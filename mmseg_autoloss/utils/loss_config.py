@@ -1,9 +1,8 @@
 """Find the ``AutoSegLoss`` dicts of a model config and put parameters in."""
 import copy
-import json
 from typing import Dict, List, Optional, Sequence
 
-__all__ = ['find_autoseg_losses', 'apply_loss_params', 'read_loss_params']
+__all__ = ['find_autoseg_losses', 'apply_loss_params']
 
 AUTOSEG_TYPES = ('AutoSegLoss', 'mmseg_autoloss.AutoSegLoss')
 DEFAULT_HEADS = ('decode_head', 'auxiliary_head')
@@ -40,21 +39,6 @@ def find_autoseg_losses(model_cfg: dict, heads: Optional[Sequence[str]] = None) 
     for key in heads:
         found += _losses_of_head(model_cfg.get(key))
     return found
-
-
-def read_loss_params(path: str) -> Dict:
-    """Read a ``best_loss.json`` written by the search (or by hand)."""
-    try:
-        with open(path) as f:
-            params = json.load(f)
-    except FileNotFoundError:
-        raise FileNotFoundError(f'loss params file {path!r} does not exist') from None
-    except json.JSONDecodeError as e:
-        raise ValueError(f'loss params file {path!r} is not valid JSON: {e}') from None
-    for key in ('target_metric', 'theta'):
-        if key not in params:
-            raise ValueError(f'loss params file {path!r} has no {key!r} entry')
-    return params
 
 
 def apply_loss_params(cfg, params: Dict, heads: Optional[Sequence[str]] = None,
