@@ -11,19 +11,18 @@ is evaluated once, on the test split, with ``SegMetric`` (mIoU, BIoU, BF1).
 Writes ``benchmarks/results/recam_compare.md``.
 """
 import argparse
-import logging
 import os
 import os.path as osp
 import statistics
 import sys
 import tempfile
 import time
-import warnings
 from typing import Dict, List
 
 import torch
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from _common import REPO, Job, ensure_dataset, quiet, train_and_evaluate
+
 ARMS = {
     'CE': 'configs/baseline/deeplabv3plus-tiny_ce_synthetic-64x64.py',
     'CE + BoundaryReCAMLoss': 'configs/recam/deeplabv3plus-tiny_ce-recam_synthetic-64x64.py',
@@ -50,40 +49,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def build_cfg(config: str, data_root: str, work_dir: str, seed: int, iters: int,
-              batch_size: int, tol: int):
-    """The arm's config with the shared schedule, seed and test evaluator."""
-    from mmengine.config import Config
-    cfg = Config.fromfile(osp.join(REPO, config))
-    cfg.work_dir = work_dir
-    cfg.randomness = dict(seed=seed)
-    cfg.log_level = 'WARNING'
-    for split in ('train', 'test'):
-        cfg[f'{split}_dataloader'].dataset.data_root = data_root
-    cfg.train_dataloader.batch_size = batch_size
-    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=iters, val_interval=iters + 1)
-    cfg.param_scheduler[0].end = iters
-    # Evaluated once on the test split: no validation, no checkpoints.
-    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=-1, save_last=False)
-    cfg.default_hooks.logger.interval = max(1, iters // 3)
-    # A list: mmengine reads a bare dict with a ``metrics`` key as an
-    # Evaluator config, not as the metric SegMetric.
-    cfg.test_evaluator = [dict(type='SegMetric', metrics=list(METRICS), tol=tol)]
-    return cfg
-
-
 def run_arm(config: str, data_root: str, work_dir: str, seed: int, iters: int,
-            batch_size: int, tol: int) -> Dict[str, float]:
-    from mmengine.runner import Runner
-    cfg = build_cfg(config, data_root, work_dir, seed, iters, batch_size, tol)
-    runner = Runner.from_cfg(cfg)
-    start = time.perf_counter()
-    runner.train()
-    train_s = time.perf_counter() - start
-    metrics = runner.test()
-    out = {m: float(metrics[m]) for m in METRICS}
-    out['train_s'] = train_s
+            batch_size: int, tol: int, threads: int = 1) -> Dict[str, float]:
+    """Train one arm (config's own lr and losses) and score it on the test split."""
+    job = Job(config=config, work_dir=work_dir, seed=seed, iters=iters,
+              batch_size=batch_size, data_root=data_root, splits=('test', ),
+              metrics=METRICS, tol=tol, threads=threads)
+    r = train_and_evaluate(job)
+    out = {m: r['test'][m] for m in METRICS}
+    out['train_s'] = r['train_s']
     return out
 
 
@@ -134,13 +108,8 @@ def write_report(path: str, args, results: Dict[str, Dict[int, Dict[str, float]]
 def main(argv=None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
-    import mmseg_autoloss  # noqa: F401  (registers the plugin)
-    from mmseg_autoloss.datasets import generate_synthetic_dataset
-    data_root = args.data_root if osp.isabs(args.data_root) else osp.join(REPO, args.data_root)
-    generate_synthetic_dataset(data_root, splits=dict(zip(('train', 'val', 'test'), args.sizes)),
-                               img_size=64, num_classes=6, seed=0)
-    logging.getLogger('mmengine').setLevel(logging.WARNING)
-    warnings.filterwarnings('ignore', category=UserWarning)
+    data_root = ensure_dataset(args.data_root, args.sizes)
+    quiet()
     start = time.perf_counter()
     results: Dict[str, Dict[int, Dict[str, float]]] = {arm: {} for arm in ARMS}
     with tempfile.TemporaryDirectory() as tmp:
@@ -149,7 +118,7 @@ def main(argv=None) -> int:
             for arm, config in ARMS.items():
                 tag = f'{arm.replace(" + ", "_").replace(" ", "")}_seed{seed}'
                 r = run_arm(config, data_root, osp.join(base, tag), seed, args.iters,
-                            args.batch_size, args.tol)
+                            args.batch_size, args.tol, args.threads)
                 results[arm][seed] = r
                 print(f'[{arm} | seed {seed}] ' + ', '.join(
                     f'{m}={r[m]:.2f}' for m in METRICS) + f' ({r["train_s"]:.0f} s)', flush=True)

@@ -23,10 +23,10 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from ..surrogates.boundary import label_edges
+from ..surrogates.boundary import label_edges, or_dilate_bits
 
 __all__ = [
-    'STAT_FIELDS', 'BASE_METRICS', 'image_stats', 'or_dilate_bits', 'parse_metrics',
+    'STAT_FIELDS', 'BASE_METRICS', 'image_stats', 'parse_metrics',
     'check_q', 'needs_boundary', 'summarize', 'score_matrix', 'image_level', 'class_level',
     'worst_case_mean'
 ]
@@ -76,46 +76,6 @@ def _bad_labels(label: torch.Tensor, num_classes: int, ignore_index: int) -> Val
     values = torch.unique(label[bad]).tolist()[:10]
     return ValueError(f'label values {values} are outside [0, {num_classes - 1}] '
                       f'(num_classes={num_classes}) and not ignore_index={ignore_index}')
-
-
-def or_dilate_bits(bits: torch.Tensor, tol: int) -> torch.Tensor:
-    """Square OR-pool of size ``2·tol+1`` over the last two axes.
-
-    With one bit per class this dilates every class mask at once; bit by bit
-    it equals ``boundary.dilate`` (max-pool, outside the image contributes
-    nothing). Windows grow by doubling, so the cost is O(log tol) shifts.
-
-    Args:
-        bits (Tensor): Integer tensor (..., H, W).
-        tol (int): Half width of the window; 0 returns ``bits``.
-
-    Returns:
-        Tensor: Same shape and dtype.
-    """
-    if int(tol) != tol or tol < 0:
-        raise ValueError(f'tol must be a non-negative integer, got {tol!r}')
-    tol = int(tol)
-    if tol == 0:
-        return bits
-    for dim in (-1, -2):
-        size = bits.shape[dim]
-        # Zero margins: a window near the border must still grow from the
-        # (empty) outside, or the doubling would skip pixels there.
-        pad = [0, 0, 0, 0]
-        pad[0 if dim == -1 else 2] = pad[1 if dim == -1 else 3] = tol
-        cur = torch.nn.functional.pad(bits, pad)
-        full = size + 2 * tol
-        reach = 0
-        while reach < tol:
-            # cur covers [-reach, reach]; a shift s <= 2*reach+1 leaves no gap
-            step = min(2 * reach + 1, tol - reach)
-            out = cur.clone()
-            out.narrow(dim, step, full - step).bitwise_or_(cur.narrow(dim, 0, full - step))
-            out.narrow(dim, 0, full - step).bitwise_or_(cur.narrow(dim, step, full - step))
-            cur = out
-            reach += step
-        bits = cur.narrow(dim, tol, size)
-    return bits.contiguous()
 
 
 def _word_dtype(num_classes: int) -> Tuple[torch.dtype, int]:

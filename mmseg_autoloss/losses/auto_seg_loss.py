@@ -141,16 +141,21 @@ class AutoSegLoss(nn.Module):
             res[key] = value if value is not None else (
                 from_src if from_src is not None else defaults[key])
 
-        self.target_metric = check_target_metric(res['target_metric'])
-        self.parameterization = check_parameterization(res['parameterization'])
-        n = res['num_pieces']
-        self.num_pieces = check_num_pieces(
-            DEFAULT_NUM_PIECES[self.target_metric] if n is None else n)
+        try:
+            self.target_metric = check_target_metric(res['target_metric'])
+            self.parameterization = check_parameterization(res['parameterization'])
+            n = res['num_pieces']
+            self.num_pieces = check_num_pieces(
+                DEFAULT_NUM_PIECES[self.target_metric] if n is None else n)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f'AutoSegLoss: {err}') from None
         tol = res['tol']
-        if isinstance(tol, bool) or int(tol) != tol or tol < 0:
+        if isinstance(tol, bool) or not isinstance(tol, (int, float)) or int(tol) != tol or tol < 0:
             raise ValueError(f'AutoSegLoss: tol must be a non-negative integer, got {tol!r}')
         self.tol = int(tol)
-        self.drop_bg = bool(res['drop_bg'])
+        if not isinstance(res['drop_bg'], bool):
+            raise ValueError(f"AutoSegLoss: drop_bg must be a bool, got {res['drop_bg']!r}")
+        self.drop_bg = res['drop_bg']
         if class_reduction not in CLASS_REDUCTIONS:
             raise ValueError(f'AutoSegLoss: class_reduction={class_reduction!r} is not '
                              f'supported; valid: {list(CLASS_REDUCTIONS)}')

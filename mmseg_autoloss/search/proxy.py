@@ -8,6 +8,7 @@ import os
 import os.path as osp
 import time
 import traceback
+import warnings
 from typing import Dict, List, Optional
 
 import torch
@@ -103,6 +104,7 @@ def make_proxy_config(base_cfg: Config, settings: SearchSettings, params: Dict, 
             cfg.pop(key)
     hooks = cfg.get('default_hooks', {})
     hooks['checkpoint'] = None  # proxies keep no weights; the ledger keeps the result
+    hooks.pop('visualization', None)  # proxies draw nothing
     if hooks.get('logger') is not None:
         hooks['logger']['interval'] = max(1, max_iters // 5)
     cfg.default_hooks = hooks
@@ -136,8 +138,11 @@ def run_proxy(task: Dict) -> Dict:
         torch.set_num_threads(threads)
     try:
         cfg = Config.fromfile(task['config'])
-        runner = Runner.from_cfg(cfg)
-        runner.train()
+        with warnings.catch_warnings():
+            # mmseg's deprecation notices would repeat once per proxy
+            warnings.simplefilter('ignore')
+            runner = Runner.from_cfg(cfg)
+            runner.train()
         with open(osp.join(cfg.work_dir, FINAL_METRICS)) as f:
             metrics = json.load(f)['metrics']
         record['metrics'] = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
@@ -152,7 +157,9 @@ def run_proxy(task: Dict) -> Dict:
     except FloatingPointError as e:
         record.update(status='nan', error=str(e))
     except Exception as e:  # a crashing proxy must not end the search
-        record.update(status='failed', error=f'{type(e).__name__}: {e}')
+        where = traceback.extract_tb(e.__traceback__)[-1]
+        record.update(status='failed', error=f'{type(e).__name__}: {e} '
+                      f'({osp.basename(where.filename)}:{where.lineno})')
         with open(osp.join(record['work_dir'], 'error.txt'), 'w') as f:
             f.write(traceback.format_exc())
     finally:

@@ -12,8 +12,8 @@ The same functions serve hard {0, 1} masks (metrics) and soft masks in
 import torch
 import torch.nn.functional as F
 
-__all__ = ['erode', 'dilate', 'hard_boundary', 'label_edges', 'class_boundaries',
-           'boundary_band']
+__all__ = ['erode', 'dilate', 'or_dilate_bits', 'hard_boundary', 'label_edges',
+           'class_boundaries', 'boundary_band']
 
 
 def _as_4d(x: torch.Tensor):
@@ -64,6 +64,46 @@ def dilate(x: torch.Tensor, tol: int) -> torch.Tensor:
     y = F.max_pool2d(x4, (1, k), 1, (0, int(tol)))
     y = F.max_pool2d(y, (k, 1), 1, (int(tol), 0))
     return _restore(y, nd)
+
+
+def or_dilate_bits(bits: torch.Tensor, tol: int) -> torch.Tensor:
+    """Square OR-pool of size ``2·tol+1`` over the last two axes.
+
+    With one bit per class this dilates every class mask at once; bit by bit
+    it equals ``boundary.dilate`` (max-pool, outside the image contributes
+    nothing). Windows grow by doubling, so the cost is O(log tol) shifts.
+
+    Args:
+        bits (Tensor): Integer tensor (..., H, W).
+        tol (int): Half width of the window; 0 returns ``bits``.
+
+    Returns:
+        Tensor: Same shape and dtype.
+    """
+    if int(tol) != tol or tol < 0:
+        raise ValueError(f'tol must be a non-negative integer, got {tol!r}')
+    tol = int(tol)
+    if tol == 0:
+        return bits
+    for dim in (-1, -2):
+        size = bits.shape[dim]
+        # Zero margins: a window near the border must still grow from the
+        # (empty) outside, or the doubling would skip pixels there.
+        pad = [0, 0, 0, 0]
+        pad[0 if dim == -1 else 2] = pad[1 if dim == -1 else 3] = tol
+        cur = torch.nn.functional.pad(bits, pad)
+        full = size + 2 * tol
+        reach = 0
+        while reach < tol:
+            # cur covers [-reach, reach]; a shift s <= 2*reach+1 leaves no gap
+            step = min(2 * reach + 1, tol - reach)
+            out = cur.clone()
+            out.narrow(dim, step, full - step).bitwise_or_(cur.narrow(dim, 0, full - step))
+            out.narrow(dim, 0, full - step).bitwise_or_(cur.narrow(dim, step, full - step))
+            cur = out
+            reach += step
+        bits = cur.narrow(dim, tol, size)
+    return bits.contiguous()
 
 
 def hard_boundary(mask: torch.Tensor) -> torch.Tensor:

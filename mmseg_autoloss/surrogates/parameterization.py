@@ -50,6 +50,7 @@ PARAMETERIZATIONS = ('bezier', 'linear')
 WIDTH_EPS = 1e-12  # u-width at or below which a piece is a vertical jump
 SLOPE_FLOOR = 1e-12  # floor of du/ds: keeps g' finite at vertical tangents
 _SQRT_FLOOR = 1e-24  # floor of the discriminant: finite sqrt gradient
+CPU_BLOCK = 1 << 17  # elements per block on CPU: the work buffers stay in cache
 
 
 def check_target_metric(target_metric: str) -> str:
@@ -263,37 +264,37 @@ class _PiecewiseFn(torch.autograd.Function):
 def _indicator(y: torch.Tensor, bound: float, out: torch.Tensor) -> torch.Tensor:
     """Float 0/1 indicator of ``y > bound`` (of ``y >= 1`` when bound is 1).
 
-    Arithmetic instead of a bool mask and ``where`` (several times slower on
-    CPU); ``y - b > 0`` exactly when ``y > b`` in IEEE arithmetic.
+    A float ``out`` of the comparison feeds ``lerp_`` directly: a bool mask
+    and ``where`` are several times slower on CPU.
     """
     if bound >= 1:  # the top of a jump at u = 1 belongs to y = 1
-        return torch.floor(y, out=out).clamp_(0, 1)
-    return torch.sub(y, bound, out=out).clamp_(0, 1).ceil_()
+        return torch.ge(y, 1.0, out=out)
+    return torch.gt(y, bound, out=out)
 
 
 class _ScratchPool(threading.local):
-    """Reusable work buffers for :class:`PiecewiseG` on CPU.
+    """Reusable flat work buffers for :class:`PiecewiseG` on CPU.
 
     Fresh multi-megabyte CPU tensors cost page faults on every allocation
-    (glibc hands large blocks back to the OS); reusing a few buffers of the
-    last shapes makes g about twice as fast. Devices with a caching
-    allocator (CUDA) get plain ``empty_like``.
+    (glibc hands large blocks back to the OS), so the few buffers of the
+    last sizes are kept. Devices with a caching allocator (CUDA) get plain
+    ``torch.empty``.
     """
-    max_shapes = 4
+    max_keys = 4
 
     def __init__(self):
         self.bufs: 'OrderedDict[tuple, List[torch.Tensor]]' = OrderedDict()
 
-    def get(self, like: torch.Tensor, k: int) -> List[torch.Tensor]:
-        if like.device.type != 'cpu':
-            return [torch.empty(like.shape, dtype=like.dtype, device=like.device)
-                    for _ in range(k)]
-        key = (tuple(like.shape), like.dtype)
+    def get(self, numel: int, dtype: torch.dtype, device: torch.device, k: int,
+            tag: str = 'work') -> List[torch.Tensor]:
+        if device.type != 'cpu':
+            return [torch.empty(numel, dtype=dtype, device=device) for _ in range(k)]
+        key = (numel, dtype, tag)
         bufs = self.bufs.pop(key, [])
         while len(bufs) < k:
-            bufs.append(torch.empty(like.shape, dtype=like.dtype))
+            bufs.append(torch.empty(numel, dtype=dtype))
         self.bufs[key] = bufs
-        while len(self.bufs) > self.max_shapes:
+        while len(self.bufs) > self.max_keys:
             self.bufs.popitem(last=False)
         return bufs[:k]
 
@@ -317,8 +318,9 @@ class PiecewiseG:
     conjugate root ``s = x / (m + sqrt(m² + (1-2m)x))``, exact at m = 1/2, the
     straight line) and the pieces are blended with 0/1 indicators of the piece
     bounds. The first piece is solved from its left end and the last from its
-    right end, so g(0) = 0 and g(1) = 1 hold exactly in floating point. Computation runs in float32 (float64 stays
-    float64); the result has the input dtype. Differentiable in ``y`` only.
+    right end, so g(0) = 0 and g(1) = 1 hold exactly in floating point.
+    Computation runs in float32 (float64 stays float64); the result has the
+    input dtype. Differentiable in ``y`` only (θ is a fixed hyper-parameter).
 
     Args:
         points: Flat absolute points of ONE g (``2(2n-1)`` numbers).
@@ -335,6 +337,7 @@ class PiecewiseG:
         # Python floats: scalar ops are the fastest and never sync a device.
         self.pieces, self.bounds = (self._linear_pieces(full) if parameterization == 'linear'
                                     else self._bezier_pieces(full))
+        self._const_cache: Dict = {}
 
     def __repr__(self) -> str:
         return (f'PiecewiseG({self.parameterization}, num_pieces={self.num_pieces}, '
@@ -359,8 +362,9 @@ class PiecewiseG:
                 start, alpha, base, p, q = a0, inv_d, b0, 2 * (b1 - b0), b0 - 2 * b1 + b2
             if jump:  # s stays 0: g = base, g' = 0
                 p = q = 0.0
-            pieces.append(dict(start=start, alpha=alpha, m=m, m2=m * m, c=1 - 2 * m, base=base,
-                               p=p, q=q, lo=b0, hi=b2))
+            pieces.append(dict(shift=-alpha * start, alpha=alpha, m=m, m2=m * m, c=1 - 2 * m,
+                               base=base, p=p, q=q, pa=0.5 * p * alpha, qa=q * alpha, lo=b0,
+                               hi=b2, one=1.0, near_vertical=min(m, 1 - m) < 0.01))
             if k < n - 1:
                 bounds.append(a2)
         return pieces, bounds
@@ -376,89 +380,138 @@ class PiecewiseG:
             inv_w = 0.0 if jump else 1.0 / w
             dv = 0.0 if jump else v1 - v0
             if k == last and k > 0:  # from the right end: exact g(1) = 1
-                pieces.append(dict(start=u1, alpha=-inv_w, base=v1, slope=-dv, deriv=dv * inv_w,
-                                   lo=v0, hi=v1))
+                pieces.append(dict(shift=u1 * inv_w, alpha=-inv_w, base=v1, slope=-dv,
+                                   deriv=dv * inv_w, lo=v0, hi=v1, one=1.0))
             else:
-                pieces.append(dict(start=u0, alpha=inv_w, base=v0, slope=dv, deriv=dv * inv_w,
-                                   lo=v0, hi=v1))
+                pieces.append(dict(shift=-u0 * inv_w, alpha=inv_w, base=v0, slope=dv,
+                                   deriv=dv * inv_w, lo=v0, hi=v1, one=1.0))
             if k < last:
                 bounds.append(u1)
         return pieces, bounds
 
-    def _piece(self, y: torch.Tensor, pc: Dict[str, float], value: torch.Tensor,
+    def _consts(self, dtype: torch.dtype, device: torch.device) -> List[Dict[str, torch.Tensor]]:
+        """0-d tensors of the piece constants: ``torch.add(c, x, alpha=a)`` is
+        one pass where ``x * a + c`` is two."""
+        key = (dtype, str(device))
+        if key not in self._const_cache:
+            self._const_cache[key] = [{
+                k: torch.tensor(v, dtype=dtype, device=device)
+                for k, v in pc.items() if isinstance(v, float)
+            } for pc in self.pieces]
+        return self._const_cache[key]
+
+    def _bounds_in(self, dtype: torch.dtype) -> List[float]:
+        """Piece bounds rounded to ``dtype``: a bound that rounds to 1 must
+        send y = 1 to the top piece (else g(1) = 1 breaks in float32)."""
+        key = ('bounds', dtype)
+        if key not in self._const_cache:
+            self._const_cache[key] = [torch.tensor(b, dtype=dtype).item() for b in self.bounds]
+        return self._const_cache[key]
+
+    def _piece(self, y: torch.Tensor, pc: Dict, cs: Dict[str, torch.Tensor], value: torch.Tensor,
                x: torch.Tensor, den: torch.Tensor, deriv: Optional[torch.Tensor]) -> None:
-        """Evaluate one piece on every element, into the given buffers.
+        """Evaluate one piece on every element of a block, into the buffers.
 
         ``value`` <- g; for Bézier with ``deriv`` given, g' goes to ``deriv``
         (which may be ``x``). ``x`` and ``den`` are scratch.
         """
-        torch.mul(y, pc['alpha'], out=x)
-        if pc['start'] != 0:
-            x.sub_(pc['start'] * pc['alpha'])
-        x.clamp_(0, 1)  # the other pieces' range maps outside [0, 1]
+        # x = alpha (y - start), clamped: the other pieces' range maps outside
+        torch.add(cs['shift'], y, alpha=pc['alpha'], out=x).clamp_(0, 1)
         if self.parameterization == 'linear':
-            torch.mul(x, pc['slope'], out=value)
-            if pc['base'] != 0:
-                value.add_(pc['base'])
-            value.clamp_(pc['lo'], pc['hi'])  # rounding must not cross a joint
+            torch.add(cs['base'], x, alpha=pc['slope'], out=value).clamp_(pc['lo'], pc['hi'])
             return
-        # s = x / (m + sqrt(m² + (1-2m)x)); x becomes s in place.
-        torch.mul(x, pc['c'], out=den).add_(pc['m2']).clamp_(min=_SQRT_FLOOR).sqrt_()
-        s = x.div_(den.add_(pc['m']))
-        torch.mul(s, pc['q'], out=value).add_(pc['p']).mul_(s)
+        # s = x / (m + sqrt(m² + (1-2m)x)); x becomes s in place. The floors
+        # only matter where m is near 0 or 1 (vertical tangents).
+        torch.add(cs['m2'], x, alpha=pc['c'], out=den)
+        if pc['near_vertical']:
+            den.clamp_(min=_SQRT_FLOOR)
+        s = x.div_(den.sqrt_().add_(pc['m']))
+        torch.add(cs['p'], s, alpha=pc['q'], out=value).mul_(s)
         if pc['base'] != 0:
             value.add_(pc['base'])
         value.clamp_(pc['lo'], pc['hi'])  # rounding must not cross a joint
         if deriv is None:
             return
-        # g' = (dg/ds) / (du/ds) with du/ds = 2(m + (1-2m)s) / alpha, floored
-        # where the tangent is vertical (m = 0 at s = 0).
-        torch.mul(s, pc['c'], out=den).add_(pc['m']).clamp_(min=SLOPE_FLOOR)
-        if deriv is s:
-            deriv.mul_(2 * pc['q'])
-        else:
-            torch.mul(s, 2 * pc['q'], out=deriv)
-        deriv.add_(pc['p']).mul_(0.5 * pc['alpha']).div_(den)
+        # g' = (dg/ds) / (du/ds) = (p + 2qs)·alpha / (2(m + (1-2m)s)).
+        torch.add(cs['m'], s, alpha=pc['c'], out=den)
+        if pc['near_vertical']:
+            den.clamp_(min=SLOPE_FLOOR)
+        torch.add(cs['pa'], s, alpha=pc['qa'], out=deriv).div_(den)
 
-    def _evaluate(self, y: torch.Tensor, need_grad: bool, deriv_dtype: Optional[torch.dtype] = 0):
-        """(g(y), g'(y) or None); g' in ``deriv_dtype`` (0: y's dtype, None: working)."""
+    def _evaluate(self, y: torch.Tensor, need_grad: bool, deriv_dtype: Optional[torch.dtype] = 0,
+                  scratch_value: bool = False):
+        """(g(y), g'(y) or None) without autograd.
+
+        On CPU the flat tensor is processed in blocks of :data:`CPU_BLOCK`
+        elements: the ~40 element-wise passes of a block then stay in the CPU
+        cache instead of streaming the whole tensor through memory 40 times
+        (several times faster). Blocks are memory chunks, not pixels or
+        classes: every op inside is vectorized.
+
+        Args:
+            y (Tensor): Input of any shape.
+            need_grad (bool): Also compute g'.
+            deriv_dtype: dtype of g' (0: y's dtype, None: the working dtype).
+            scratch_value (bool): Write g into a reusable work buffer (valid
+                until the next such evaluation of that size; float32/64
+                input only). Saves an allocation when g is consumed at once.
+        """
         out_dtype = y.dtype
         work = torch.float64 if y.dtype == torch.float64 else torch.float32
-        y = y.detach().to(work)
-        value = torch.empty(y.shape, dtype=work, device=y.device)
-        deriv = torch.empty_like(value) if need_grad else None
+        shape = y.shape
+        flat = y.detach().to(work).reshape(-1)
+        n, dev = flat.numel(), flat.device
+        value = (_SCRATCH.get(n, work, dev, 1, tag='value')[0] if scratch_value else
+                 torch.empty(n, dtype=work, device=dev))
+        deriv = torch.empty(n, dtype=work, device=dev) if need_grad else None
+        block = min(n, CPU_BLOCK) if dev.type == 'cpu' else n
+        work_bufs = _SCRATCH.get(max(block, 1), work, dev, 4)
+        for start in range(0, n, max(block, 1)):
+            end = min(start + block, n)
+            self._evaluate_block(flat[start:end], value[start:end],
+                                 None if deriv is None else deriv[start:end],
+                                 *(b[:end - start] for b in work_bufs))
+        value = value.view(shape).to(out_dtype)
+        if deriv is not None:
+            deriv = deriv.view(shape)
+            if deriv_dtype is not None:
+                deriv = deriv.to(out_dtype if deriv_dtype == 0 else deriv_dtype)
+        return value, deriv
+
+    def _evaluate_block(self, y: torch.Tensor, value: torch.Tensor, deriv: Optional[torch.Tensor],
+                        x: torch.Tensor, den: torch.Tensor, v_k: torch.Tensor,
+                        ind: torch.Tensor) -> None:
+        """g (and g') of a flat block into ``value`` (``deriv``); the rest is scratch."""
+        need_grad = deriv is not None
         linear = self.parameterization == 'linear'
-        x, den, v_k, ind = _SCRATCH.get(value, 4)
-        self._piece(y, self.pieces[0], value, x, den, None if linear else deriv)
+        consts = self._consts(y.dtype, y.device)
+        self._piece(y, self.pieces[0], consts[0], value, x, den, None if linear else deriv)
         if need_grad and linear:
             prev = self.pieces[0]['deriv']
             deriv.fill_(prev)
-        for bound, pc in zip(self.bounds, self.pieces[1:]):
+        for bound, pc, cs in zip(self._bounds_in(y.dtype), self.pieces[1:], consts[1:]):
             _indicator(y, bound, ind)
-            self._piece(y, pc, v_k, x, den, None if (linear or not need_grad) else x)
+            self._piece(y, pc, cs, v_k, x, den, None if (linear or not need_grad) else x)
             # Indicators are nested (y above bound k => above bound k-1), so
-            # blending in order leaves the highest piece whose bound y passed.
-            value.add_(v_k.sub_(value).mul_(ind))
+            # blending in order leaves the highest piece whose bound y passed;
+            # lerp with weight 0 or 1 returns either end exactly.
+            value.lerp_(v_k, ind)
             if not need_grad:
                 continue
             if linear:
-                deriv.add_(ind.mul_(pc['deriv'] - prev))
+                deriv.add_(ind, alpha=pc['deriv'] - prev)
                 prev = pc['deriv']
             else:
-                deriv.add_(x.sub_(deriv).mul_(ind))
+                deriv.lerp_(x, ind)
         if len(self.pieces) == 1:
             # One Bézier piece is solved from y = 0; make g(1) = 1 exact too
             # (1 - v is exact for v near 1, so v + (1 - v) is exactly 1).
             _indicator(y, 1.0, ind)
-            value.add_(torch.neg(value, out=v_k).add_(1).mul_(ind))
-        value = value.to(out_dtype)
+            value.lerp_(consts[0]['one'], ind)
         if need_grad:
             # Rounding (s a hair past 1 where dv/ds ends at 0, or the blend)
             # must not turn a zero slope negative.
             deriv.clamp_(min=0)
-        if need_grad and deriv_dtype is not None:
-            deriv = deriv.to(out_dtype if deriv_dtype == 0 else deriv_dtype)
-        return value, deriv
 
     def __call__(self, y: torch.Tensor) -> torch.Tensor:
         """g(y), element-wise; gradients flow to ``y``."""

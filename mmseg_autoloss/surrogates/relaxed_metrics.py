@@ -37,9 +37,10 @@ boundary) while the prediction at an ignored pixel is kept.
 from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import torch
+from torch.autograd.function import once_differentiable
 
 from .boundary import boundary_band, class_boundaries, dilate, erode
-from .parameterization import METRIC_NUM_G, check_target_metric
+from .parameterization import METRIC_NUM_G, PiecewiseG, check_target_metric
 
 __all__ = [
     'soft_and', 'soft_or', 'soft_xor', 'relaxed_metric', 'relaxed_miou', 'relaxed_fwiou',
@@ -138,16 +139,67 @@ class _Stats:
             return self.per_class(w) + pc.view(self.n, self.c) - both
 
 
+class _SoftConfusion(torch.autograd.Function):
+    """Per (image, class) soft intersection and union, with a fused backward.
+
+    inter[n, c] = Σ_{label=c} w·g_and(ỹ_c),
+    union[n, c] = Σ w·g_or(ỹ_c) − Σ_{label=c} w·g_or(ỹ_c) + Σ_{label=c} w.
+    The full (N, C, H, W) tensor is touched by one g evaluation and the
+    gradient's two multiplies; the autograd graph of the same expression
+    would add a gather/scatter, an einsum backward and three more full-size
+    temporaries (SPEC's formula unchanged, only the bookkeeping).
+    """
+
+    @staticmethod
+    def forward(ctx, probs, label, w, g_and, g_or, per_class):
+        need = ctx.needs_input_grad[0]
+        idx = label[:, None]
+        p_gt = probs.gather(1, idx)[:, 0]
+        a_val, a_der = _eval_g(g_and, p_gt, need)
+        o_gt_val, o_gt_der = _eval_g(g_or, p_gt, need)
+        o_val, o_der = _eval_g(g_or, probs, need, scratch=True)
+        if o_val.data_ptr() != probs.data_ptr():  # ours (not an identity g's input)
+            or_sum = o_val.mul_(w[:, None]).sum((2, 3))
+        else:
+            or_sum = torch.einsum('nchw,nhw->nc', o_val, w)
+        inter = per_class(a_val * w)
+        union = or_sum - per_class(o_gt_val * w) + per_class(w)
+        if need:
+            ctx.save_for_backward(idx, w, o_der, a_der, o_gt_der)
+        return inter, union
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g_inter, g_union):
+        idx, w, o_der, a_der, o_gt_der = ctx.saved_tensors
+        n, c = o_der.shape[:2]
+        g_inter = o_der.new_zeros(n, c) if g_inter is None else g_inter
+        g_union = o_der.new_zeros(n, c) if g_union is None else g_union
+        grad = torch.mul(o_der, w[:, None]).mul_(g_union[:, :, None, None])
+        # The ground-truth class: + AND term, − the OR term counted above.
+        at_gt = (g_inter.gather(1, idx.flatten(1)).view_as(a_der) * a_der -
+                 g_union.gather(1, idx.flatten(1)).view_as(a_der) * o_gt_der) * w
+        grad.scatter_add_(1, idx, at_gt[:, None])
+        return grad, None, None, None, None, None
+
+
+def _eval_g(g: GFn, y: torch.Tensor, need_grad: bool, scratch: bool = False):
+    """(g(y), g'(y)) for a :class:`PiecewiseG`; plain callables via autograd."""
+    if isinstance(g, PiecewiseG):
+        return g._evaluate(y, need_grad, deriv_dtype=None,
+                           scratch_value=scratch and y.dtype in (torch.float32, torch.float64))
+    with torch.enable_grad():
+        yy = y.detach().requires_grad_(need_grad)
+        val = g(yy)
+        der = torch.autograd.grad(val.sum(), yy)[0] if need_grad else None
+    return val.detach(), der
+
+
 def _inter_union(probs: torch.Tensor, st: _Stats, g_and: GFn, g_or: GFn,
                  w: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Soft intersection, union and ground-truth count per (image, class)."""
-    count = st.gt_count(w)
-    inter = st.per_class(g_and(st.at_label(probs)) * w)
-    g_full = g_or(probs)
-    # Σ_pixels w·g_or(ỹ_c) for every class, as one batched mat-vec.
-    or_sum = torch.einsum('nchw,nhw->nc', g_full, w)
-    union = or_sum - st.per_class(st.at_label(g_full) * w) + count
-    return inter, union, count
+    inter, union = _SoftConfusion.apply(probs, st.label, w.detach(), g_and, g_or, st.per_class)
+    return inter, union, st.gt_count(w)
 
 
 def _mean(values: torch.Tensor, mask: Optional[torch.Tensor], dim=None) -> torch.Tensor:
@@ -245,11 +297,41 @@ def relaxed_biou(probs, label, gs, ignore_index=255, weight=None, class_reductio
     return _finish(_reduce(iou, hard, class_reduction), st)
 
 
+class _SoftXor(torch.autograd.Function):
+    """h_OR(a, b) − h_AND(a, b) with four g's, value and gradient in one go.
+
+    e = g3(a) + g4(b) − g3(a)·g4(b) − g1(a)·g2(b);
+    de/da = g3'(a)(1 − g4(b)) − g1'(a) g2(b), de/db = g4'(b)(1 − g3(a)) − g2'(b) g1(a).
+    Keeps two full-size tensors for the backward instead of eight.
+    """
+
+    @staticmethod
+    def forward(ctx, a, b, g1, g2, g3, g4):
+        need = ctx.needs_input_grad[0] or ctx.needs_input_grad[1]
+        v1, d1 = _eval_g(g1, a, need)
+        v2, d2 = _eval_g(g2, b, need)
+        v3, d3 = _eval_g(g3, a, need)
+        v4, d4 = _eval_g(g4, b, need)
+        one_m_v4 = torch.neg(v4).add_(1)
+        if need:
+            da = d3.mul_(one_m_v4).sub_(d1.mul_(v2))
+            db = d4.mul_(torch.neg(v3).add_(1)).sub_(d2.mul_(v1))
+            ctx.save_for_backward(da, db)
+        return one_m_v4.mul_(v3).add_(v4).sub_(v1.mul_(v2))
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        da, db = ctx.saved_tensors
+        return grad * da, grad * db, None, None, None, None
+
+
 def soft_boundary(probs: torch.Tensor, gs: Sequence[GFn]) -> torch.Tensor:
     """BD(ỹ) = XOR(ỹ, erode(ỹ)) with g1, g2 (AND) and g3, g4 (OR) (SPEC §2.5)."""
     er = erode(probs)
-    g1, g2, g3, g4 = gs
-    return soft_or(probs, er, g3, g4) - soft_and(probs, er, g1, g2)
+    if all(isinstance(g, PiecewiseG) for g in gs):
+        return _SoftXor.apply(probs, er, *gs)
+    return soft_xor(probs, er, gs[:2], gs[2:])
 
 
 def relaxed_bf1(probs, label, gs, ignore_index=255, weight=None, class_reduction='all',

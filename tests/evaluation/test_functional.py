@@ -8,8 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mmseg_autoloss.evaluation.functional import (STAT_FIELDS, _class_bits, _pack_bits,
-                                                  _word_dtype, image_stats, or_dilate_bits,
+                                                  _word_dtype, image_stats,
                                                   parse_metrics, summarize, worst_case_mean)
+from mmseg_autoloss.surrogates.boundary import or_dilate_bits
 from mmseg_autoloss.surrogates.boundary import boundary_band, class_boundaries, dilate
 
 SETTINGS = dict(max_examples=20, deadline=None)

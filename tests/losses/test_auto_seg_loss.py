@@ -179,3 +179,18 @@ def test_tiny_deeplabv3plus_trains_with_published_miou_loss(tiny_cfg, synthetic_
     counts = label_statistics(synthetic_root, 'val', 6)[:6].astype(np.float64)
     majority = 100 * counts.max() / counts.sum() / np.count_nonzero(counts)
     assert miou > majority + 10, (miou, majority)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA device')
+def test_cuda_matches_cpu_and_fp16_autocast():
+    logits, label = _inputs(3, n=2, c=5, h=32, w=32)
+    for cfg in (dict(preset='voc_miou'), dict(preset='voc_bf1'), dict(target_metric='mDice')):
+        loss = build(**cfg)
+        ref = loss(logits, label)
+        z = logits.cuda().requires_grad_(True)
+        out = loss.cuda()(z, label.cuda())
+        assert out.item() == pytest.approx(ref.item(), abs=1e-5)
+        with torch.autocast('cuda', dtype=torch.float16):
+            half = loss(z.half(), label.cuda())
+        half.backward()
+        assert half.dtype == torch.float32 and bool(torch.isfinite(z.grad).all())

@@ -33,6 +33,8 @@ def search_options(data_root, rounds=2, samples=4, iters=50, num_workers=0):
         'search.hold_out': dict(_delete_=True, size=8, seed=0),
         'search.workers.num_workers': num_workers,
         'search.seed': 3,
+        # the authors' baseline: mu is sample 0 and gets a reward of its own
+        'search.controller.baseline': 'mu',
     }
 
 

@@ -248,3 +248,24 @@ def test_load_loss_params(tmp_path):
     path.write_text('{not json')
     with pytest.raises(ValueError, match='not valid JSON'):
         load_loss_params(str(path))
+
+
+def test_plot_surrogate_tool(tmp_path):
+    import importlib.util
+    import os.path as osp
+    import sys
+    path = osp.join(osp.dirname(__file__), '..', '..', 'tools', 'plot_surrogate.py')
+    spec = importlib.util.spec_from_file_location('plot_surrogate', path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    out = tmp_path / 'bf1.png'
+    argv = sys.argv
+    try:
+        sys.argv = ['plot_surrogate.py', '--preset', 'voc_bf1', '--out', str(out)]
+        tool.main()
+        sys.argv = ['plot_surrogate.py', '--preset', 'voc_bf1', '--theta', '0.5']
+        with pytest.raises(SystemExit, match='one of'):
+            tool.main()
+    finally:
+        sys.argv = argv
+    assert out.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'

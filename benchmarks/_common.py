@@ -1,0 +1,239 @@
+"""Shared by the benchmark scripts: train one config with a seed, evaluate it.
+
+One :class:`Job` is one MMSeg training run (``Runner.from_cfg``) of a config
+with a given seed, schedule, learning rate and (optionally) replaced losses,
+followed by one evaluation per requested split with ``SegMetric``.
+:func:`run_jobs` runs many jobs, in this process or in spawned worker
+processes (one torch thread each), and returns their results in order.
+
+    from _common import Job, run_jobs
+    job = Job(config='configs/baseline/deeplabv3plus-tiny_ce_synthetic-64x64.py',
+              work_dir='/tmp/ce_s0', seed=0, iters=300, batch_size=8,
+              data_root='data/synthetic_shapes', splits=('val', 'test'))
+    [result] = run_jobs([job], workers=0)
+    result['test']['mIoU']
+"""
+import concurrent.futures as cf
+import logging
+import math
+import multiprocessing as mp
+import os
+import os.path as osp
+import statistics
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+# SegMetric names and the keys of its result (percent).
+ALL_METRICS = ('aAcc', 'mAcc', 'mIoU', 'FWIoU', 'BIoU', 'BF1', 'mIoU_I', 'mIoU_C', 'mIoU_C_q')
+ALL_KEYS = ('aAcc', 'mAcc', 'mIoU', 'FWIoU', 'BIoU', 'BF1', 'mIoU_I', 'mIoU_C', 'mIoU_C_q5')
+SPLITS = ('val', 'test')
+
+LossCfg = Union[Dict[str, Any], List[Dict[str, Any]]]
+
+
+@dataclass
+class Job:
+    """One training run and its evaluation.
+
+    Args:
+        config: Config path (relative to the repository or absolute).
+        work_dir: Runner work dir of this run.
+        seed: ``randomness.seed`` (weights, data order, augmentation).
+        iters: Training iterations (poly schedule ends there).
+        batch_size: Training batch size.
+        data_root: Dataset root for every split.
+        lr: SGD learning rate; None keeps the config's.
+        decode_loss: Replaces ``model.decode_head.loss_decode`` (None keeps it).
+        aux_loss: Replaces ``model.auxiliary_head.loss_decode`` (None keeps it).
+        splits: Splits to evaluate after training, among 'val' and 'test'.
+        metrics: SegMetric ``metrics``.
+        tol: Boundary tolerance for BIoU/BF1 (pixels).
+        q: Worst-case percentages for ``*_q`` metrics.
+        threads: torch CPU threads for this run.
+        name: Unique experiment name (mmengine's logger/visualizer instances).
+        tag: Free-form data returned with the result (arm, lr, ...).
+    """
+    config: str
+    work_dir: str
+    seed: int
+    iters: int
+    batch_size: int
+    data_root: str
+    lr: Optional[float] = None
+    decode_loss: Optional[LossCfg] = None
+    aux_loss: Optional[LossCfg] = None
+    splits: Tuple[str, ...] = ('test', )
+    metrics: Tuple[str, ...] = ALL_METRICS
+    tol: int = 2
+    q: Tuple[float, ...] = (5, )
+    threads: int = 1
+    name: str = ''
+    tag: Dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for key in ('iters', 'batch_size', 'threads'):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f'Job.{key} must be a positive integer, got {value!r}')
+        if self.lr is not None and not (isinstance(self.lr, (int, float)) and self.lr > 0):
+            raise ValueError(f'Job.lr must be None or > 0, got {self.lr!r}')
+        bad = [s for s in self.splits if s not in SPLITS]
+        if bad or not self.splits:
+            raise ValueError(f'Job.splits={self.splits!r}: give one or more of {SPLITS}')
+
+
+def _set_poly_end(schedulers, iters: int) -> None:
+    for sched in schedulers if isinstance(schedulers, list) else [schedulers]:
+        sched['begin'] = 0
+        sched['end'] = iters
+
+
+def build_config(job: Job):
+    """The mmengine Config of ``job``: the file plus the job's overrides."""
+    from mmengine.config import Config
+    path = job.config if osp.isabs(job.config) else osp.join(REPO, job.config)
+    cfg = Config.fromfile(path)
+    cfg.work_dir = job.work_dir
+    cfg.experiment_name = job.name or osp.basename(osp.normpath(job.work_dir))
+    if cfg.get('visualizer') is not None:
+        cfg.visualizer['name'] = cfg.experiment_name
+    cfg.randomness = dict(seed=job.seed)
+    cfg.log_level = 'WARNING'
+    if job.decode_loss is not None:
+        cfg.model.decode_head.loss_decode = job.decode_loss
+    if job.aux_loss is not None:
+        if cfg.model.get('auxiliary_head') is None:
+            raise ValueError(f'Job.aux_loss is set but {job.config} has no auxiliary_head')
+        cfg.model.auxiliary_head.loss_decode = job.aux_loss
+    if job.lr is not None:
+        cfg.optim_wrapper.optimizer.lr = float(job.lr)
+    for split in ('train', ) + SPLITS:
+        cfg[f'{split}_dataloader'].dataset.data_root = job.data_root
+    cfg.train_dataloader.batch_size = job.batch_size
+    # No validation during training: each split is evaluated once at the end.
+    # (the loop validates at its last iteration unless val_begin is past it)
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=job.iters,
+                         val_begin=job.iters + 1, val_interval=job.iters + 1)
+    cfg.val_cfg = dict(type='ValLoop')
+    cfg.test_cfg = dict(type='TestLoop')
+    _set_poly_end(cfg.param_scheduler, job.iters)
+    # A list: mmengine reads a bare dict with a ``metrics`` key as an
+    # Evaluator config, not as the metric SegMetric.
+    evaluator = [dict(type='SegMetric', metrics=list(job.metrics), tol=job.tol, q=tuple(job.q))]
+    cfg.val_evaluator = evaluator
+    cfg.test_evaluator = evaluator
+    cfg.default_hooks.checkpoint = None  # nothing to resume: no weights are kept
+    cfg.default_hooks.pop('visualization', None)
+    cfg.default_hooks.logger.interval = max(1, job.iters // 3)
+    cfg.custom_hooks = [h for h in cfg.get('custom_hooks', []) or []
+                        if h.get('type') != 'FinalMetricsHook']
+    return cfg
+
+
+def train_and_evaluate(job: Job) -> Dict[str, Any]:
+    """Train ``job`` and evaluate it on its splits.
+
+    Returns:
+        dict: ``{'name', 'seed', 'lr', 'tag', 'train_s', 'eval_s', <split>:
+        {metric key: percent}}`` for each split of ``job.splits``.
+    """
+    import torch
+    old_threads = torch.get_num_threads()
+    torch.set_num_threads(job.threads)
+    try:
+        import mmseg_autoloss  # noqa: F401  (registers the plugin)
+        from mmengine.runner import Runner
+        cfg = build_config(job)
+        with warnings.catch_warnings():
+            # MMSeg's deprecation notices would repeat once per run.
+            warnings.simplefilter('ignore')
+            runner = Runner.from_cfg(cfg)
+            start = time.perf_counter()
+            runner.train()
+            train_s = time.perf_counter() - start
+            out: Dict[str, Any] = dict(name=cfg.experiment_name, seed=job.seed,
+                                       lr=float(cfg.optim_wrapper.optimizer.lr),
+                                       tag=dict(job.tag), train_s=train_s)
+            start = time.perf_counter()
+            for split in job.splits:
+                metrics = runner.val() if split == 'val' else runner.test()
+                out[split] = {k: float(v) for k, v in metrics.items()
+                              if isinstance(v, (int, float))}
+            out['eval_s'] = time.perf_counter() - start
+    finally:
+        torch.set_num_threads(old_threads)
+    return out
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+    torch.set_num_threads(threads)
+    logging.getLogger('mmengine').setLevel(logging.WARNING)
+    warnings.filterwarnings('ignore')
+
+
+def run_jobs(jobs: Sequence[Job], workers: int = 2,
+             on_result: Optional[Callable[[Job, Dict[str, Any]], None]] = None
+             ) -> List[Dict[str, Any]]:
+    """Run ``jobs``; results come back in the order of ``jobs``.
+
+    Args:
+        jobs: The runs.
+        workers: Spawned worker processes (each runs one job at a time);
+            0 runs the jobs one after the other in this process.
+        on_result: Called with (job, result) as each job finishes.
+
+    Returns:
+        list[dict]: :func:`train_and_evaluate`'s result per job.
+    """
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+        raise ValueError(f'workers must be an integer >= 0, got {workers!r}')
+    results: List[Optional[Dict[str, Any]]] = [None] * len(jobs)
+    if workers == 0 or len(jobs) <= 1:
+        for i, job in enumerate(jobs):
+            results[i] = train_and_evaluate(job)
+            if on_result is not None:
+                on_result(job, results[i])
+        return results  # type: ignore[return-value]
+    threads = max(j.threads for j in jobs)
+    # spawn, not fork: a forked child would inherit this process's torch
+    # thread pool and mmengine singletons.
+    with cf.ProcessPoolExecutor(min(workers, len(jobs)), mp_context=mp.get_context('spawn'),
+                                initializer=_init_worker, initargs=(threads, )) as pool:
+        futures = {pool.submit(train_and_evaluate, job): i for i, job in enumerate(jobs)}
+        for fut in cf.as_completed(futures):
+            i = futures[fut]
+            results[i] = fut.result()
+            if on_result is not None:
+                on_result(jobs[i], results[i])
+    return results  # type: ignore[return-value]
+
+
+def mean_std(values: Sequence[float]) -> Tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value)."""
+    values = [float(v) for v in values]
+    if not values:
+        return math.nan, math.nan
+    if len(values) == 1:
+        return values[0], 0.0
+    return statistics.mean(values), statistics.stdev(values)
+
+
+def ensure_dataset(data_root: str, sizes: Sequence[int], seed: int = 0) -> str:
+    """Generate the synthetic shapes at ``data_root`` unless already there
+    with the same settings; returns the absolute root."""
+    from mmseg_autoloss.datasets import generate_synthetic_dataset
+    root = data_root if osp.isabs(data_root) else osp.join(REPO, data_root)
+    generate_synthetic_dataset(root, splits=dict(zip(('train', ) + SPLITS, sizes)),
+                               img_size=64, num_classes=6, seed=seed)
+    return root
+
+
+def quiet() -> None:
+    """Keep this process's console to the benchmark's own lines."""
+    logging.getLogger('mmengine').setLevel(logging.WARNING)
+    warnings.filterwarnings('ignore')
+    os.environ.setdefault('PYTHONWARNINGS', 'ignore')

@@ -1,0 +1,476 @@
+"""Searched surrogates against hand-made losses (tiny proxy, synthetic shapes).
+
+Every loss trains the same tiny model (DeepLabV3+ by default) through MMSeg's
+Runner with the same schedule, data and seeds; only the losses of the decode
+and auxiliary heads differ (the auxiliary head gets the same loss at weight
+0.4, except CE + BoundaryReCAMLoss, whose auxiliary head keeps CE as in
+``configs/recam/``). Protocol (SPEC §8):
+
+1. each loss gets its SGD learning rate from ``--lrs``, chosen on the VAL
+   split with the first seed (on the loss's own target metric: mIoU, or
+   BIoU/BF1 for the boundary surrogates);
+2. at that learning rate every seed of ``--seeds`` is trained and evaluated
+   on the TEST split with all metrics (the first seed's model is the one of
+   step 1; nothing of the test split is read before the choice).
+
+The searched parameters come from ``tools/search.py`` (``--searched
+best_loss.json``); its hold-out split is taken from the train split, so val
+and test were never seen by the search. ``--run-search`` runs that search
+(budget ``--search-budget``) when the file is missing.
+
+    python benchmarks/compare_losses.py --run-search          # default size
+    python benchmarks/compare_losses.py --full --run-search   # bigger setting
+    python benchmarks/compare_losses.py --models pspnet hrnet --losses ce autoseg_searched \
+        --out benchmarks/results/transfer.md                  # transfer check
+
+Writes ``benchmarks/results/compare_losses.{md,png,json}`` (table of mean ±
+std over seeds, best per metric in bold; grouped bars with std error bars;
+every run's raw numbers).
+"""
+import argparse
+import copy
+import json
+import os
+import os.path as osp
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from _common import ALL_KEYS, REPO, Job, ensure_dataset, mean_std, quiet, run_jobs
+
+MODEL_CONFIGS = {
+    'deeplabv3plus': 'configs/baseline/deeplabv3plus-tiny_ce_synthetic-64x64.py',
+    'pspnet': 'configs/baseline/pspnet-tiny_ce_synthetic-64x64.py',
+    'hrnet': 'configs/baseline/hrnet-tiny_ce_synthetic-64x64.py',
+}
+MODEL_NAMES = {'deeplabv3plus': 'DeepLabV3+', 'pspnet': 'PSPNet', 'hrnet': 'HRNet'}
+RECAM_CONFIG = 'configs/recam/deeplabv3plus-tiny_ce-recam_synthetic-64x64.py'
+SEARCH_CONFIG = 'configs/search/deeplabv3plus-tiny_miou_synthetic-64x64.py'
+DEFAULT_SEARCHED = 'work_dirs/search_miou/best_loss.json'
+AUX_WEIGHT = 0.4  # the auxiliary head's weight in MMSeg's configs
+TOL = 2  # boundary tolerance of BIoU/BF1 and of the boundary losses (64x64 images)
+HEADERS = {'aAcc': 'gAcc', 'mAcc': 'mAcc', 'mIoU': 'mIoU', 'FWIoU': 'FWIoU', 'BIoU': 'BIoU',
+           'BF1': 'BF1', 'mIoU_I': 'mIoU^I', 'mIoU_C': 'mIoU^C', 'mIoU_C_q5': 'mIoU^C_5'}
+PLOT_KEYS = ('mIoU', 'BIoU', 'BF1', 'mIoU_C_q5')
+
+SIZES = dict(
+    default=dict(iters=300, seeds=[0, 1, 2], sizes=(160, 48, 48), lrs=[0.01, 0.05],
+                 data_root='data/synthetic_shapes', batch_size=8),
+    full=dict(iters=1000, seeds=[0, 1, 2, 3, 4], sizes=(480, 96, 96), lrs=[0.01, 0.05, 0.1],
+              data_root='data/synthetic_shapes_full', batch_size=8),
+    smoke=dict(iters=4, seeds=[0], sizes=(8, 4, 4), lrs=[0.05], data_root=None, batch_size=4),
+)
+# rounds x proxies per round x proxy iterations of --run-search
+SEARCH_BUDGET = dict(default=(4, 8, 200), full=(8, 16, 400), smoke=(1, 2, 2))
+
+
+def _ce(w: float) -> Dict:
+    return dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=w, loss_name='loss_ce')
+
+
+def _recam_loss(w: float) -> List[Dict]:
+    from mmengine.config import Config
+    loss = Config.fromfile(osp.join(REPO, RECAM_CONFIG)).model.decode_head.loss_decode
+    loss = [l.to_dict() if hasattr(l, 'to_dict') else dict(l) for l in loss]
+    for item in loss:
+        item['loss_weight'] = item.get('loss_weight', 1.0) * w
+    return loss
+
+
+@dataclass
+class Arm:
+    """One loss of the comparison.
+
+    Args:
+        label: Name in the table.
+        loss: ``loss(weight, searched_path)`` -> MMSeg ``loss_decode``.
+        select_on: Val metric that picks the learning rate.
+        aux_ce: Keep CE on the auxiliary head instead of the same loss.
+    """
+    label: str
+    loss: Callable[[float, Optional[str]], Any]
+    select_on: str = 'mIoU'
+    aux_ce: bool = False
+
+
+def _autoseg(**kw) -> Callable[[float, Optional[str]], Dict]:
+    return lambda w, _s: dict(type='AutoSegLoss', loss_weight=w, **kw)
+
+
+ARMS: Dict[str, Arm] = {
+    'ce': Arm('CE', lambda w, _s: _ce(w)),
+    'lovasz': Arm('Lovász-softmax (MMSeg)', lambda w, _s: dict(
+        type='LovaszLoss', loss_type='multi_class', classes='present', per_image=False,
+        reduction='none', loss_weight=w)),
+    'dice': Arm('Dice (MMSeg)', lambda w, _s: dict(
+        type='DiceLoss', use_sigmoid=False, loss_weight=w)),
+    'jml': Arm('0.25 CE + 0.75 JML', lambda w, _s: [
+        _ce(0.25 * w), dict(type='JaccardMetricLoss', loss_weight=0.75 * w)]),
+    'autoseg_identity': Arm('AutoSeg mIoU, identity g', _autoseg(target_metric='mIoU')),
+    'autoseg_voc_miou': Arm("AutoSeg mIoU, authors' θ", _autoseg(preset='voc_miou')),
+    'autoseg_voc_biou': Arm("AutoSeg BIoU, authors' θ", _autoseg(preset='voc_biou', tol=TOL),
+                            select_on='BIoU'),
+    'autoseg_voc_bf1': Arm("AutoSeg BF1, authors' θ", _autoseg(preset='voc_bf1', tol=TOL),
+                           select_on='BF1'),
+    'autoseg_searched': Arm('AutoSeg mIoU, searched here',
+                            lambda w, s: dict(type='AutoSegLoss', theta_file=s, loss_weight=w)),
+    'ce_recam': Arm('CE + BoundaryReCAMLoss', lambda w, _s: _recam_loss(w), aux_ce=True),
+}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument('--full', action='store_true',
+                      help='bigger setting: 1000 iterations, 5 seeds, 480/96/96 images, lr grid '
+                      '{0.01, 0.05, 0.1}, data in data/synthetic_shapes_full')
+    mode.add_argument('--smoke', action='store_true',
+                      help='seconds-long check: CE and identity surrogate, 1 seed, 4 '
+                      'iterations, 1 lr, 8/4/4 images in a temp dir, in this process')
+    p.add_argument('--losses', nargs='+', choices=list(ARMS), default=None,
+                   help='losses to compare (default: all; --smoke: ce autoseg_identity)')
+    p.add_argument('--models', nargs='+', choices=list(MODEL_CONFIGS), default=['deeplabv3plus'])
+    p.add_argument('--searched', default=DEFAULT_SEARCHED,
+                   help='best_loss.json of the mIoU search (for autoseg_searched)')
+    p.add_argument('--run-search', action='store_true',
+                   help='run the search first when --searched does not exist')
+    p.add_argument('--search-budget', type=int, nargs=3, default=None,
+                   metavar=('ROUNDS', 'PROXIES', 'ITERS'),
+                   help='budget of --run-search (default 4 8 200; --full 8 16 400)')
+    p.add_argument('--iters', type=int, default=None, help='training iterations per run')
+    p.add_argument('--batch-size', type=int, default=None)
+    p.add_argument('--seeds', type=int, nargs='+', default=None)
+    p.add_argument('--lrs', type=float, nargs='+', default=None,
+                   help='learning-rate grid, one chosen per loss on the val split')
+    p.add_argument('--data-root', default=None, help='synthetic dataset root')
+    p.add_argument('--sizes', type=int, nargs=3, default=None, metavar=('TRAIN', 'VAL', 'TEST'))
+    p.add_argument('--workers', type=int, default=None,
+                   help='parallel training processes, 1 torch thread each (0: this process; '
+                   'default 2, --smoke 0)')
+    p.add_argument('--work-dir', default=None, help='runner work dirs (default: a temp dir)')
+    p.add_argument('--out', default=None, help='markdown table (default '
+                   'benchmarks/results/compare_losses.md; --smoke: under work_dirs/)')
+    args = p.parse_args(argv)
+    size = 'full' if args.full else 'smoke' if args.smoke else 'default'
+    args.size = size
+    for key, value in SIZES[size].items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    if args.losses is None:
+        args.losses = ['ce', 'autoseg_identity'] if args.smoke else list(ARMS)
+    if args.workers is None:
+        args.workers = 0 if args.smoke else 2
+    if args.search_budget is None:
+        args.search_budget = SEARCH_BUDGET[size]
+    if args.out is None:
+        args.out = (osp.join(REPO, 'work_dirs', 'compare_losses_smoke', 'compare_losses.md')
+                    if args.smoke else osp.join(REPO, 'benchmarks', 'results', 'compare_losses.md'))
+    if args.iters < 1 or args.batch_size < 1 or args.workers < 0:
+        p.error(f'--iters ({args.iters}) and --batch-size ({args.batch_size}) must be >= 1, '
+                f'--workers ({args.workers}) >= 0')
+    if min(args.sizes) < 1:
+        p.error(f'--sizes must be positive, got {args.sizes}')
+    if any(lr <= 0 for lr in args.lrs):
+        p.error(f'--lrs must be > 0, got {args.lrs}')
+    if len(set(args.seeds)) != len(args.seeds):
+        p.error(f'--seeds must be distinct, got {args.seeds}')
+    if min(args.search_budget) < 1 or args.search_budget[1] < 2:
+        p.error(f'--search-budget needs rounds >= 1, proxies >= 2, iters >= 1, '
+                f'got {args.search_budget}')
+    args.losses = list(dict.fromkeys(args.losses))
+    args.models = list(dict.fromkeys(args.models))
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    return args
+
+
+# ---------------------------------------------------------------- the search
+def search_command(args, searched: str, data_root: str) -> List[str]:
+    r, m, it = args.search_budget
+    return [sys.executable, osp.join(REPO, 'tools', 'search.py'), osp.join(REPO, SEARCH_CONFIG),
+            '--work-dir', osp.dirname(searched), '--cfg-options',
+            f'train_dataloader.dataset.data_root={data_root}', f'search.rounds={r}',
+            f'search.samples_per_round={m}', f'search.proxy.max_iters={it}']
+
+
+def searched_path(args) -> str:
+    return args.searched if osp.isabs(args.searched) else osp.join(REPO, args.searched)
+
+
+def check_searched(args) -> None:
+    """Fail early, with the command that makes it, when the searched file is
+    missing and --run-search is not given."""
+    if 'autoseg_searched' not in args.losses or args.run_search:
+        return
+    path = searched_path(args)
+    if not osp.isfile(path):
+        cmd = search_command(args, path, args.data_root or 'DATA_ROOT')
+        raise SystemExit(
+            f'--searched {path} does not exist. Produce it with\n  '
+            + ' '.join(shlex.quote(c) for c in cmd)
+            + '\nor pass --run-search (runs that search first), or leave autoseg_searched '
+            'out of --losses.')
+
+
+def load_searched(args, data_root: str) -> Optional[Dict]:
+    """The searched parameters (running the search if asked and missing)."""
+    if 'autoseg_searched' not in args.losses:
+        return None
+    path = searched_path(args)
+    if not osp.isfile(path):
+        check_searched(args)
+        cmd = search_command(args, path, data_root)
+        print('running the search: ' + ' '.join(shlex.quote(c) for c in cmd), flush=True)
+        subprocess.run(cmd, check=True, cwd=REPO)
+    with open(path) as f:
+        best = json.load(f)
+    if best.get('target_metric') != 'mIoU':
+        raise SystemExit(f'--searched {path}: target_metric={best.get("target_metric")!r}, '
+                         "the comparison's searched arm is the mIoU surrogate")
+    best['path'] = path
+    return best
+
+
+def budget_text(best: Optional[Dict]) -> str:
+    if best is None:
+        return 'no searched surrogate in this comparison.'
+    b = best.get('budget', {})
+    rel = osp.relpath(best['path'], REPO)
+    ho = best.get('hold_out', {})
+    hold = (f"{ho['size']} images" if ho.get('size') else
+            f"{ho.get('fraction', '?')} of the train split") if ho else '?'
+    return (f"`{rel}`: mIoU surrogate searched with the tiny DeepLabV3+ proxy on the train split "
+            f"(hold-out {hold}), {b.get('rounds', '?')} rounds × "
+            f"{b.get('samples_per_round', '?')} proxies × {b.get('proxy_iters', '?')} iterations "
+            f"({b.get('proxies_trained', '?')} proxies trained, {b.get('failed', '?')} failed), "
+            f"{b.get('wall_time_s', 0) / 60:.1f} min wall time with "
+            f"{b.get('workers_per_process', '?')} worker process(es); best hold-out mIoU "
+            f"{100 * best.get('reward', float('nan')):.2f}; "
+            f"θ = {[round(t, 4) for t in best.get('theta', [])]}.")
+
+
+# ------------------------------------------------------------------ the runs
+def make_job(args, model: str, arm_key: str, lr: float, seed: int, splits: Tuple[str, ...],
+             data_root: str, base: str, searched: Optional[str]) -> Job:
+    arm = ARMS[arm_key]
+    config = MODEL_CONFIGS[model]
+    has_aux = model != 'hrnet'  # the tiny HRNet (FCN head) has no auxiliary head
+    aux = None
+    if has_aux:
+        aux = _ce(AUX_WEIGHT) if arm.aux_ce else arm.loss(AUX_WEIGHT, searched)
+    name = f'{model}_{arm_key}_lr{lr:g}_s{seed}'
+    return Job(config=config, work_dir=osp.join(base, name), seed=seed, iters=args.iters,
+               batch_size=args.batch_size, data_root=data_root, lr=lr,
+               decode_loss=arm.loss(1.0, searched), aux_loss=aux, splits=splits, tol=TOL,
+               threads=1, name=name, tag=dict(model=model, arm=arm_key, lr=lr, seed=seed))
+
+
+def choose_lr(val_by_lr: Dict[float, Dict[str, float]], metric: str) -> float:
+    """The learning rate with the best VAL ``metric`` (the smaller lr on a tie)."""
+    return max(sorted(val_by_lr), key=lambda lr: (val_by_lr[lr][metric], -lr))
+
+
+def _progress(job: Job, r: Dict) -> None:
+    t = job.tag
+    parts = [f"{split} mIoU={r[split]['mIoU']:.2f}" for split in job.splits]
+    print(f"[{MODEL_NAMES[t['model']]} | {ARMS[t['arm']].label} | lr {t['lr']:g} | seed "
+          f"{t['seed']}] " + ', '.join(parts) + f" ({r['train_s']:.0f} s train)", flush=True)
+
+
+def run_comparison(args, data_root: str, base: str, searched: Optional[str]) -> Dict:
+    first, rest = args.seeds[0], args.seeds[1:]
+    # Step 1: the lr grid with the first seed, chosen on val.
+    grid = [make_job(args, m, a, lr, first, ('val', 'test'), data_root, base, searched)
+            for m in args.models for a in args.losses for lr in args.lrs]
+    grid_res = run_jobs(grid, args.workers, _progress)
+    chosen: Dict[str, Dict[str, float]] = {m: {} for m in args.models}
+    val: Dict[str, Dict[str, Dict[float, Dict[str, float]]]] = {
+        m: {a: {} for a in args.losses} for m in args.models}
+    for job, r in zip(grid, grid_res):
+        val[job.tag['model']][job.tag['arm']][job.tag['lr']] = r['val']
+    for m in args.models:
+        for a in args.losses:
+            chosen[m][a] = choose_lr(val[m][a], ARMS[a].select_on)
+    # Step 2: the other seeds at the chosen lr; only now is test read.
+    more = [make_job(args, m, a, chosen[m][a], s, ('test', ), data_root, base, searched)
+            for m in args.models for a in args.losses for s in rest]
+    more_res = run_jobs(more, args.workers, _progress)
+    test: Dict[str, Dict[str, List[Dict]]] = {m: {a: [] for a in args.losses} for m in args.models}
+    for job, r in list(zip(grid, grid_res)) + list(zip(more, more_res)):
+        m, a = job.tag['model'], job.tag['arm']
+        if job.tag['lr'] == chosen[m][a]:
+            test[m][a].append(dict(seed=job.tag['seed'], train_s=r['train_s'], **r['test']))
+    for m in args.models:
+        for a in args.losses:
+            test[m][a].sort(key=lambda r: r['seed'])
+    runs = [dict(job.tag, train_s=r['train_s'], **{s: r[s] for s in job.splits})
+            for job, r in list(zip(grid, grid_res)) + list(zip(more, more_res))]
+    return dict(chosen=chosen, val=val, test=test, runs=runs)
+
+
+# ------------------------------------------------------------------- reports
+def summarize(test_runs: List[Dict]) -> Dict[str, Tuple[float, float]]:
+    return {k: mean_std([r[k] for r in test_runs]) for k in ALL_KEYS}
+
+
+def verdicts(summary: Dict[str, Dict[str, Tuple[float, float]]], test: Dict[str, List[Dict]],
+             arm: str, keys: Sequence[str]) -> List[str]:
+    """'win'/'tie'/'lose' of ``arm`` against CE per metric: Welch's t-test
+    over seeds at p < 0.05, else a tie."""
+    from scipy import stats
+    out = []
+    for k in keys:
+        a = [r[k] for r in test[arm]]
+        b = [r[k] for r in test['ce']]
+        diff = summary[arm][k][0] - summary['ce'][k][0]
+        if len(a) < 2 or len(b) < 2:
+            out.append(f'{diff:+.2f}')
+            continue
+        if max(a) == min(a) and max(b) == min(b):
+            p = 0.0 if a[0] != b[0] else 1.0
+        else:
+            p = float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+        word = 'tie' if not p < 0.05 else ('win' if diff > 0 else 'lose')
+        out.append(f'{diff:+.2f} ({word}, p={p:.2g})')
+    return out
+
+
+def write_report(args, res: Dict, best: Optional[Dict], wall_s: float, plot_path: str) -> str:
+    n = len(args.seeds)
+    cmd = args.shown or 'python benchmarks/compare_losses.py' + ''.join(
+        ' ' + shlex.quote(a) for a in args.argv)
+    models = ', '.join(MODEL_NAMES[m] for m in args.models)
+    root = res['data_root']
+    where = osp.relpath(root, REPO) if root.startswith(REPO + os.sep) else 'a temp dir'
+    lines = [
+        f'# Loss comparison: tiny {models} on the synthetic shapes',
+        '',
+        f'Command: `{cmd}` ({args.size} size; {wall_s / 60:.1f} min wall time on this machine, '
+        f'{max(args.workers, 1)} training process(es) × 1 torch thread).',
+        '',
+        f'Setting: tiny {models} from scratch, 64×64 images, 6 classes, '
+        f'{args.sizes[0]}/{args.sizes[1]}/{args.sizes[2]} train/val/test images '
+        f'(`{where}`); '
+        f'{args.iters} SGD iterations, batch {args.batch_size}, momentum 0.9, poly lr; '
+        f'the same seeds, data order and schedule for every loss. Learning rate per loss from '
+        f'{{{", ".join(f"{lr:g}" for lr in args.lrs)}}}, chosen on the VAL split with seed '
+        f'{args.seeds[0]} (on mIoU; on BIoU/BF1 for the boundary surrogates); then seeds '
+        f'{args.seeds} at that lr, evaluated on the TEST split (mean ± std over {n} seed(s); '
+        f'BIoU/BF1 with tol={TOL}; mIoU^C_5 = worst-case mIoU^C over the lowest 5% of images '
+        'per class). Auxiliary head: the same loss at weight 0.4 (CE + ReCAM: CE). '
+        'Best mean per metric in **bold**.',
+        '',
+        f'Searched surrogate: {budget_text(best)}',
+        '',
+    ]
+    keys = ALL_KEYS
+    for m in args.models:
+        test = res['test'][m]
+        summary = {a: summarize(test[a]) for a in args.losses}
+        best_mean = {k: max(summary[a][k][0] for a in args.losses) for k in keys}
+        if len(args.models) > 1:
+            lines += [f'## {MODEL_NAMES[m]}', '']
+        lines += ['| loss | lr | ' + ' | '.join(HEADERS[k] for k in keys) + ' |',
+                  '|---|---|' + '---|' * len(keys)]
+        for a in args.losses:
+            cells = []
+            for k in keys:
+                mu, sd = summary[a][k]
+                cell = f'{mu:.2f} ± {sd:.2f}' if n > 1 else f'{mu:.2f}'
+                cells.append(f'**{cell}**' if mu == best_mean[k] else cell)
+            lines.append(f'| {ARMS[a].label} | {res["chosen"][m][a]:g} | ' + ' | '.join(cells)
+                         + ' |')
+        lines += ['']
+        if 'ce' in args.losses and len(args.losses) > 1:
+            vk = ('mIoU', 'BIoU', 'BF1', 'mIoU_C_q5')
+            lines += [f'Against CE ({MODEL_NAMES[m]}, test): mean difference in points; win/lose '
+                      f"= Welch's t-test over the {n} seeds at p < 0.05, else tie.", '',
+                      '| loss | ' + ' | '.join(HEADERS[k] for k in vk) + ' |',
+                      '|---|' + '---|' * len(vk)]
+            for a in args.losses:
+                if a != 'ce':
+                    lines.append(f'| {ARMS[a].label} | '
+                                 + ' | '.join(verdicts(summary, test, a, vk)) + ' |')
+            lines += ['']
+        lines += [f'Learning-rate choice ({MODEL_NAMES[m]}, VAL split, seed {args.seeds[0]}):',
+                  '', '| loss | chosen on | ' + ' | '.join(f'lr {lr:g}' for lr in args.lrs)
+                  + ' | chosen |', '|---|---|' + '---|' * (len(args.lrs) + 1)]
+        for a in args.losses:
+            metric = ARMS[a].select_on
+            v = res['val'][m][a]
+            lines.append(f'| {ARMS[a].label} | val {HEADERS[metric]} | '
+                         + ' | '.join(f'{v[lr][metric]:.2f}' for lr in args.lrs)
+                         + f' | {res["chosen"][m][a]:g} |')
+        lines += ['']
+    lines += [f'Plot: `{osp.basename(plot_path)}`; every run: '
+              f'`{osp.basename(osp.splitext(args.out)[0])}.json`.', '']
+    return '\n'.join(lines)
+
+
+def plot(args, res: Dict, path: str) -> None:
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    import numpy as np
+    fig, axes = plt.subplots(1, len(args.models), squeeze=False,
+                             figsize=(max(7, 1.1 * len(args.losses) + 3) * len(args.models), 4.5))
+    width = 0.8 / len(args.losses)
+    x = np.arange(len(PLOT_KEYS))
+    for ax, m in zip(axes[0], args.models):
+        for i, a in enumerate(args.losses):
+            s = summarize(res['test'][m][a])
+            ax.bar(x + (i - (len(args.losses) - 1) / 2) * width, [s[k][0] for k in PLOT_KEYS],
+                   width, yerr=[s[k][1] for k in PLOT_KEYS], capsize=2, label=ARMS[a].label)
+        ax.set_xticks(x, [HEADERS[k] for k in PLOT_KEYS])
+        ax.set_ylabel('test, % (mean ± std over seeds)')
+        ax.set_title(f'tiny {MODEL_NAMES[m]}, {args.iters} iters, {len(args.seeds)} seeds')
+        ax.grid(axis='y', alpha=0.3)
+    axes[0][-1].legend(fontsize=7, loc='upper left', bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None, shown: Optional[str] = None) -> int:
+    """Run the comparison; ``shown`` is the command printed in the report
+    (default: this script with ``argv``)."""
+    args = parse_args(argv)
+    args.shown = shown
+    check_searched(args)
+    import torch
+    torch.set_num_threads(1)
+    quiet()
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        data_root = ensure_dataset(args.data_root or osp.join(tmp, 'data'), args.sizes)
+        best = load_searched(args, data_root)
+        base = args.work_dir or osp.join(tmp, 'runs')
+        res = run_comparison(args, data_root, base, None if best is None else best['path'])
+    res['data_root'] = data_root
+    wall_s = time.perf_counter() - start
+    stem = osp.splitext(args.out)[0]
+    plot_path = stem + '.png'
+    plot(args, res, plot_path)
+    text = write_report(args, res, best, wall_s, plot_path)
+    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
+    with open(args.out, 'w') as f:
+        f.write(text)
+    with open(stem + '.json', 'w') as f:
+        json.dump(dict(command=args.shown, argv=args.argv, size=args.size, iters=args.iters,
+                       seeds=args.seeds, lrs=args.lrs, sizes=list(args.sizes), models=args.models,
+                       losses=args.losses, chosen_lr=res['chosen'], wall_s=round(wall_s, 1),
+                       searched=None if best is None else {
+                           k: best.get(k) for k in ('path', 'theta', 'reward', 'budget')},
+                       runs=res['runs']), f, indent=1)
+    print(text)
+    print(f'written: {args.out}, {plot_path}, {stem}.json')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,193 @@
+"""Forward+backward cost of AutoSegLoss per metric vs MMSeg's CE, Lovász, Dice.
+
+Every loss gets the same logits (N, C, H, W) and labels (synthetic label maps
+with void regions, ``ignore_index`` 255), as MMSeg's decode head calls it;
+AutoSegLoss uses the authors' preset where one exists (Bézier, n = 2; BF1
+n = 1), else the identity θ (same cost). Time is forward + backward, best of
+``--repeats`` after one warm-up (CPU: process time of the single-threaded
+run; CUDA: synchronized wall time); memory is the peak extra memory of one
+forward + backward (CUDA: ``max_memory_allocated``; CPU: growth of the
+resident set's high-water mark, reset through ``/proc/self/clear_refs``).
+Ratios are to CrossEntropyLoss on the same inputs.
+
+    python benchmarks/loss_speed.py                        # both sizes, CPU (+ GPU if any)
+    python benchmarks/loss_speed.py --sizes 2x8x64x64 --repeats 1   # smoke run
+"""
+import argparse
+import ctypes
+import os
+import os.path as osp
+import platform
+import time
+from typing import Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+
+import mmseg_autoloss  # noqa: F401  (registers AutoSegLoss)
+from mmseg.registry import MODELS
+from mmseg_autoloss.datasets import make_sample
+from mmseg_autoloss.surrogates import METRICS
+
+OUT = osp.join(osp.dirname(osp.abspath(__file__)), 'results', 'loss_speed.md')
+PRESET = {'mIoU': 'voc_miou', 'FWIoU': 'voc_fwiou', 'mAcc': 'voc_macc', 'gAcc': 'voc_gacc',
+          'BIoU': 'voc_biou', 'BF1': 'voc_bf1'}
+TARGET = {m: 4.0 if m in ('BIoU', 'BF1') else 2.0 for m in METRICS}
+
+
+def loss_configs() -> List[Tuple[str, dict]]:
+    cfgs = [('CrossEntropyLoss', dict(type='CrossEntropyLoss', use_sigmoid=False)),
+            ('LovaszLoss', dict(type='LovaszLoss', loss_type='multi_class', per_image=False,
+                                reduction='none')),
+            ('DiceLoss', dict(type='DiceLoss', use_sigmoid=False))]
+    for m in METRICS:
+        cfg = dict(type='AutoSegLoss', target_metric=m)
+        if m in PRESET:
+            cfg['preset'] = PRESET[m]
+        cfgs.append((f'AutoSegLoss {m}', cfg))
+    return cfgs
+
+
+def make_inputs(n: int, c: int, h: int, w: int, device: str, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    labels = np.stack([make_sample(rng, max(h, w), c)[1][:h, :w] for _ in range(n)])
+    label = torch.from_numpy(labels.astype(np.int64)).to(device)
+    gen = torch.Generator().manual_seed(seed)
+    logits = (2 * torch.randn(n, c, h, w, generator=gen)).to(device)
+    return logits, label
+
+
+def _sync(device: str) -> None:
+    if device.startswith('cuda'):
+        torch.cuda.synchronize()
+
+
+def _rss_kib(field: str) -> Optional[int]:
+    try:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith(field + ':'):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def _reset_cpu_peak() -> Optional[int]:
+    """Return freed heap to the OS and reset the RSS high-water mark."""
+    try:
+        ctypes.CDLL('libc.so.6').malloc_trim(0)
+        with open('/proc/self/clear_refs', 'w') as f:
+            f.write('5')
+    except OSError:
+        return None
+    return _rss_kib('VmRSS')
+
+
+def run_once(loss: torch.nn.Module, logits: torch.Tensor, label: torch.Tensor) -> None:
+    z = logits.detach().requires_grad_(True)
+    out = loss(z, label, weight=None, ignore_index=255)
+    out.sum().backward()
+
+
+def measure(loss: torch.nn.Module, logits: torch.Tensor, label: torch.Tensor, device: str,
+            repeats: int) -> Tuple[float, Optional[float]]:
+    """(best seconds of forward+backward, peak extra MiB or None)."""
+    run_once(loss, logits, label)  # warm-up
+    # CPU: process time (user + system, page faults included) is what one
+    # single-threaded run costs, and it does not count the time other
+    # processes on a shared machine hold the core. CUDA: synchronized wall.
+    clock = time.perf_counter if device.startswith('cuda') else time.process_time
+    best = float('inf')
+    for _ in range(repeats):
+        _sync(device)
+        start = clock()
+        run_once(loss, logits, label)
+        _sync(device)
+        best = min(best, clock() - start)
+    if device.startswith('cuda'):
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        run_once(loss, logits, label)
+        peak = (torch.cuda.max_memory_allocated() - base) / 2**20
+    else:
+        base = _reset_cpu_peak()
+        run_once(loss, logits, label)
+        hwm = _rss_kib('VmHWM')
+        peak = None if base is None or hwm is None else (hwm - base) / 1024
+    return best, peak
+
+
+def bench(size: Tuple[int, int, int, int], device: str, repeats: int) -> List[Dict]:
+    logits, label = make_inputs(*size, device=device)
+    rows = []
+    for name, cfg in loss_configs():
+        loss = MODELS.build(cfg).to(device)
+        t, mem = measure(loss, logits, label, device, repeats)
+        rows.append(dict(name=name, time=t, mem=mem))
+    ce = rows[0]
+    for r in rows:
+        r['ratio'] = r['time'] / ce['time']
+        r['mem_ratio'] = (r['mem'] / ce['mem']) if r['mem'] and ce['mem'] else None
+    return rows
+
+
+def fmt_table(size, device: str, rows: List[Dict]) -> str:
+    lines = [f'**{device}, logits {"x".join(map(str, size))}**', '',
+             '| loss | fwd+bwd ms | x CE | peak MiB | x CE | target |', '|---|---|---|---|---|---|']
+    for r in rows:
+        metric = r['name'].split(' ')[-1] if r['name'].startswith('AutoSegLoss') else None
+        target = f'<= {TARGET[metric]:.0f}x' if metric in ('mIoU', 'FWIoU', 'mAcc', 'gAcc',
+                                                          'BIoU', 'BF1') else ''
+        mem = f'{r["mem"]:.0f}' if r['mem'] is not None else 'n/a'
+        mem_ratio = f'{r["mem_ratio"]:.2f}x' if r['mem_ratio'] is not None else 'n/a'
+        lines.append(f'| {r["name"]} | {r["time"] * 1e3:.1f} | {r["ratio"]:.2f}x | {mem} '
+                     f'| {mem_ratio} | {target} |')
+    return '\n'.join(lines)
+
+
+def parse_size(text: str) -> Tuple[int, int, int, int]:
+    parts = text.lower().split('x')
+    if len(parts) != 4 or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise SystemExit(f'--sizes: expected NxCxHxW, got {text!r}')
+    return tuple(int(p) for p in parts)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--sizes', nargs='+', default=['8x21x128x128', '2x19x512x512'],
+                        help='logit shapes NxCxHxW')
+    parser.add_argument('--repeats', type=int, default=3, help='timed runs (best is kept)')
+    parser.add_argument('--device', default='auto', choices=['auto', 'cpu', 'cuda'],
+                        help="'auto': CPU, and CUDA too when available")
+    parser.add_argument('--threads', type=int, default=1, help='CPU threads for torch')
+    parser.add_argument('--out', default=OUT)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    devices = ['cpu'] if args.device == 'cpu' else ['cuda'] if args.device == 'cuda' else (
+        ['cpu', 'cuda'] if torch.cuda.is_available() else ['cpu'])
+    sizes = [parse_size(s) for s in args.sizes]
+    tables = []
+    for device in devices:
+        for size in sizes:
+            rows = bench(size, device, args.repeats)
+            tables.append(fmt_table(size, device, rows))
+            print(tables[-1] + '\n', flush=True)
+    gpu = torch.cuda.get_device_name(0) if 'cuda' in devices else None
+    note = (f'torch {torch.__version__}, {args.threads} CPU thread(s), '
+            f'{platform.processor() or platform.machine()}'
+            f'{", " + gpu if gpu else ""}; best of {args.repeats} run(s) after a warm-up '
+            '(CPU: process time; CUDA: synchronized wall time). '
+            'Targets (issue): mIoU/FWIoU/mAcc/gAcc <= 2x CE time, BIoU/BF1 <= 4x. '
+            'CPU memory is the resident-set high-water mark growth (approximate).')
+    os.makedirs(osp.dirname(args.out), exist_ok=True)
+    with open(args.out, 'w') as f:
+        f.write('# AutoSegLoss speed and memory vs MMSeg losses\n\n' + '\n\n'.join(tables) +
+                '\n\n' + note + '\n')
+    print(note)
+    print(f'written to {args.out}')
+
+
+if __name__ == '__main__':
+    main()
