@@ -21,7 +21,7 @@ from mmengine.logging import MMLogger
 from mmengine.utils import ProgressBar
 from mmseg.registry import DATASETS, RUNNERS
 
-from mmseg_autoloss.surrogates import identity_theta, num_theta, theta_to_control_points
+from mmseg_autoloss.surrogates import num_theta, theta_to_control_points
 from mmseg_autoloss.utils.dist import init_dist_cpu_aware
 from mmseg_autoloss.utils.loss_config import find_autoseg_losses
 from .controllers import build_controller
@@ -78,7 +78,7 @@ class LossSearchRunner:
                 "set e.g. model.decode_head.loss_decode=dict(_delete_=True, type='AutoSegLoss', "
                 f"target_metric='{s.target_metric}')")
         self.num_params = num_theta(s.target_metric, s.num_pieces)
-        self.init_theta = identity_theta(s.target_metric, s.num_pieces)
+        self.init_theta = s.initial_theta()
         ctrl_cfg = dict(s.controller)
         ctrl_cfg.setdefault('seed', s.seed)
         ctrl_cfg.setdefault('samples_per_round', s.samples_per_round)

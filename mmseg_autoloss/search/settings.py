@@ -48,6 +48,9 @@ class SearchSettings:
         tol, drop_bg: Boundary settings for BIoU/BF1 (loss and reward).
         deterministic: Ask torch for deterministic kernels in proxies.
         proxy_custom_hooks: Extra hooks for every proxy run.
+        init_theta: Initial mu: None = identity g (the paper's start), a
+            preset name (e.g. 'voc_miou': warm start from the authors'
+            parameters) or an explicit theta list.
     """
     target_metric: str = 'mIoU'
     parameterization: str = 'bezier'
@@ -64,6 +67,7 @@ class SearchSettings:
     drop_bg: bool = False
     deterministic: bool = False
     proxy_custom_hooks: List[Dict] = field(default_factory=list)
+    init_theta: Optional[object] = None
 
     @classmethod
     def from_cfg(cls, search: Optional[Dict]) -> 'SearchSettings':
@@ -133,6 +137,25 @@ class SearchSettings:
         nw = w.get('num_workers')
         if nw is not None and (not isinstance(nw, int) or nw < 0):
             raise _err('workers.num_workers', nw, 'must be None or an integer >= 0')
+
+    def initial_theta(self) -> List[float]:
+        """The controller's initial mu as a theta list (validated)."""
+        from mmseg_autoloss.surrogates import identity_theta
+        from mmseg_autoloss.surrogates.presets import get_preset, normalize_loss_params
+        if self.init_theta is None:
+            return identity_theta(self.target_metric, self.num_pieces)
+        if isinstance(self.init_theta, str):
+            params = get_preset(self.init_theta)
+        else:
+            params = normalize_loss_params(
+                dict(target_metric=self.target_metric, num_pieces=self.num_pieces,
+                     theta=list(self.init_theta)), source='search.init_theta')
+        if (params['target_metric'], params['num_pieces']) != (self.target_metric, self.num_pieces):
+            raise _err('init_theta', self.init_theta,
+                       f"is for target_metric={params['target_metric']!r} with num_pieces="
+                       f"{params['num_pieces']}, the search is for {self.target_metric!r} with "
+                       f'num_pieces={self.num_pieces}')
+        return [float(t) for t in params['theta']]
 
     @property
     def reward_metric(self) -> str:

@@ -198,6 +198,8 @@ def test_every_proxy_failing_stops_with_clear_error(synthetic_root, tmp_path):
     ('search.hold_out', dict(_delete_=True, size=40), r'training set has 32'),
     ('search.heads', ['neck'], r'contain no AutoSegLoss'),
     ('search.parameterization', 'spline', r"search.parameterization='spline'"),
+    ('search.init_theta', 'voc_bf1', r"search.init_theta='voc_bf1'"),
+    ('search.proxy.max_iters', 0, r'search.proxy.max_iters=0'),
 ])
 def test_bad_config_fails_before_training(synthetic_root, tmp_path, key, value, match):
     cfg = search_cfg(synthetic_root, tmp_path)

@@ -101,6 +101,9 @@ def test_all_vs_present_on_absent_class():
         every = relaxed_metric(probs, label, metric, class_reduction='all', tol=1)
         # the absent class counts 0 in the authors' mean over all classes
         assert every.item() == pytest.approx(present.item() * 3 / 4, abs=1e-6)
+    for metric in METRICS:  # the truth table holds with absent classes too
+        value = relaxed_metric(probs, label, metric, class_reduction='present', tol=1)
+        assert value.item() == pytest.approx(eval_metric(pred, label, metric, 1, False), abs=1e-6)
 
 
 # ------------------------------------------------------------------ literal formulas
@@ -216,3 +219,23 @@ def test_bad_inputs():
         relaxed_metric(probs, label, 'mIoU', class_reduction='none')
     np.testing.assert_allclose(relaxed_metric(probs, label, 'gAcc').item(),
                                probs[:, 0].mean().item(), atol=1e-5)
+
+
+@pytest.mark.parametrize('metric', ['mIoU', 'FWIoU', 'mDice', 'mIoU_I', 'mIoU_C', 'BIoU', 'BF1'])
+def test_absent_classes_skipped_exactly(metric):
+    """Classes absent from the labels skip the full g pass; value and
+    gradient equal the literal formula / finite differences."""
+    gen = torch.Generator().manual_seed(11)
+    label = torch.randint(0, 2, (2, 6, 6), generator=gen) * 2  # classes 0 and 2 only
+    label[0, 0, :2] = 255
+    p = PRESETS['voc_bf1' if metric == 'BF1' else 'voc_miou']
+    gs = build_g_functions(METRIC_NUM_G[metric], p['num_pieces'],
+                           control_points=p['control_points'])
+    logits = torch.randn(2, C, 6, 6, generator=gen, dtype=torch.float64, requires_grad=True)
+    if metric not in ('BIoU', 'BF1'):
+        value = relaxed_metric(torch.softmax(logits, 1), label, metric, gs)
+        ref = literal(torch.softmax(logits, 1), label, metric, gs,
+                      (label != 255).to(torch.float64))
+        assert value.item() == pytest.approx(ref.item(), abs=1e-10)
+    assert torch.autograd.gradcheck(
+        lambda z: relaxed_metric(torch.softmax(z, 1), label, metric, gs, tol=1), (logits, ))
