@@ -13,14 +13,9 @@ g(y) = y of the naive surrogate (Eq. 8) dashed for reference.
 import argparse
 import os.path as osp
 
-import torch
-
-from mmseg_autoloss.surrogates import (DEFAULT_NUM_PIECES, METRIC_NUM_G, METRICS,
-                                       build_g_functions, full_control_points, get_preset,
+from mmseg_autoloss.search.plots import plot_surrogate_curves
+from mmseg_autoloss.surrogates import (DEFAULT_NUM_PIECES, METRICS, get_preset,
                                        load_loss_params, theta_to_control_points)
-
-G_NAMES = {1: ['AND'], 2: ['AND', 'OR'], 4: ['g1 (AND, y)', 'g2 (AND, erode y)',
-                                             'g3 (OR, y)', 'g4 (OR, erode y)']}
 
 
 def resolve(args) -> dict:
@@ -53,32 +48,6 @@ def resolve(args) -> dict:
                 title='identity' if points is None else 'custom')
 
 
-def plot(cfg: dict, out: str) -> None:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
-    k = METRIC_NUM_G[cfg['metric']]
-    gs = build_g_functions(k, cfg['n'], cfg['param'], control_points=cfg['points'])
-    y = torch.linspace(0, 1, 1001, dtype=torch.float64)
-    fig, axes = plt.subplots(1, k, figsize=(3.2 * k, 3.4), squeeze=False)
-    for i, (ax, g) in enumerate(zip(axes[0], gs)):
-        pts = full_control_points(g.points, cfg['n'])[0].numpy()
-        ax.plot([0, 1], [0, 1], '--', color='0.7', lw=1, label='identity')
-        ax.plot(y.numpy(), g(y).numpy(), lw=2, label=cfg['param'])
-        ax.plot(pts[:, 0], pts[:, 1], 'o:', color='C3', ms=4, lw=0.8, label='control points')
-        ax.set(xlim=(-0.02, 1.02), ylim=(-0.02, 1.02), xlabel='y', title=G_NAMES[k][i])
-        ax.set_aspect('equal')
-        if i == 0:
-            ax.set_ylabel('g(y)')
-            ax.legend(fontsize=7, loc='lower right')
-    fig.suptitle(f'{cfg["metric"]} surrogate: {cfg["title"]} ({cfg["param"]}, '
-                 f'n={cfg["n"]})', fontsize=10)
-    fig.tight_layout()
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--preset', help='e.g. voc_miou, voc_bf1')
@@ -92,7 +61,8 @@ def main() -> None:
     parser.add_argument('--out', default='surrogate.png', help='PNG path')
     args = parser.parse_args()
     cfg = resolve(args)
-    plot(cfg, args.out)
+    plot_surrogate_curves(cfg['metric'], cfg['param'], cfg['n'], cfg['points'], args.out,
+                          title=cfg['title'])
     print(f'{cfg["metric"]} ({cfg["title"]}) written to {args.out}')
 
 

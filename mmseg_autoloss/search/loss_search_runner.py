@@ -23,7 +23,7 @@ from mmseg.registry import DATASETS, RUNNERS
 
 from mmseg_autoloss.surrogates import num_theta, theta_to_control_points
 from mmseg_autoloss.utils.dist import init_dist_cpu_aware
-from mmseg_autoloss.utils.loss_config import find_autoseg_losses
+from mmseg_autoloss.utils.loss_config import find_autoseg_losses, loss_target_metric
 from .controllers import build_controller
 from .ledger import Ledger, atomic_write_json
 from .proxy import make_proxy_config, proxy_seed
@@ -70,11 +70,11 @@ class LossSearchRunner:
             log_level=cfg.get('log_level', 'INFO'))
         s = self.settings
         losses = find_autoseg_losses(cfg.model, s.heads)
-        matching = [d for d in losses if d.get('target_metric', 'mIoU') == s.target_metric]
+        matching = [d for d in losses if loss_target_metric(d) == s.target_metric]
         if not matching:
             raise ValueError(
                 f'search.heads={list(s.heads)} contain no AutoSegLoss with target_metric='
-                f'{s.target_metric!r} (found: {[d.get("target_metric", "mIoU") for d in losses]}); '
+                f'{s.target_metric!r} (found: {[loss_target_metric(d) for d in losses]}); '
                 "set e.g. model.decode_head.loss_decode=dict(_delete_=True, type='AutoSegLoss', "
                 f"target_metric='{s.target_metric}')")
         self.num_params = num_theta(s.target_metric, s.num_pieces)
@@ -330,7 +330,10 @@ class LossSearchRunner:
             from .plots import plot_search_progress, plot_surrogate_curves
             plot_search_progress(records, self.controller.history,
                                  osp.join(self.work_dir, 'search_progress.png'))
-            plot_surrogate_curves(best, osp.join(self.work_dir, 'surrogate_curves.png'))
+            plot_surrogate_curves(best['target_metric'], best['parameterization'],
+                                  best['num_pieces'], best['control_points'],
+                                  osp.join(self.work_dir, 'surrogate_curves.png'),
+                                  title=f"searched, hold-out reward {best['reward']:.4f}")
         except Exception as e:  # a plot must never cost the search
             self.logger.warning(f'could not draw the search plots: {type(e).__name__}: {e}')
         return best

@@ -1,5 +1,5 @@
 """Pictures of a search: rewards per round and the searched g functions."""
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import matplotlib
 
@@ -42,31 +42,44 @@ def plot_search_progress(records: List[Dict], history: List[Dict], out_file: str
     plt.close(fig)
 
 
-def plot_surrogate_curves(best: Dict, out_file: str) -> None:
-    """The searched g functions next to the identity (g(y) = y)."""
+G_NAMES = {1: ['AND'], 2: ['AND', 'OR'],
+           4: ['g1 (AND, y)', 'g2 (AND, erode y)', 'g3 (OR, y)', 'g4 (OR, erode y)']}
+
+
+def plot_surrogate_curves(target_metric: str, parameterization: str, num_pieces: int,
+                          control_points: Optional[Sequence[float]], out_file: str,
+                          title: str = '') -> None:
+    """One panel per g (AND, OR; BF1: g1..g4) with its control points and
+    the identity g(y) = y of the naive surrogate dashed for reference.
+
+    Args:
+        target_metric: Metric of the surrogate.
+        parameterization: 'bezier' or 'linear'.
+        num_pieces: Pieces n per g.
+        control_points: Flat absolute control points of all g's; None =
+            identity.
+        out_file: PNG path.
+        title: Shown after the metric name.
+    """
     import torch
-    from mmseg_autoloss.surrogates.parameterization import (METRIC_NUM_G, bezier_g, linear_g,
-                                                            num_params_per_g,
-                                                            theta_to_control_points)
-    n_g = METRIC_NUM_G[best['target_metric']]
-    n = best['num_pieces']
-    g_fn = bezier_g if best['parameterization'] == 'bezier' else linear_g
-    per_g = num_params_per_g(n)
-    theta = torch.as_tensor(best['theta'], dtype=torch.float64)
-    y = torch.linspace(0, 1, 201, dtype=torch.float64)
-    fig, axes = plt.subplots(1, n_g, figsize=(3.2 * n_g, 3.2), squeeze=False)
-    names = ['AND', 'OR'] if n_g == 2 else ['AND'] if n_g == 1 else [f'g{i + 1}' for i in range(n_g)]
-    for k, ax in enumerate(axes[0]):
-        points = theta_to_control_points(theta[k * per_g:(k + 1) * per_g], n)
-        g = g_fn(y, points, n).numpy()
-        ax.plot(y.numpy(), y.numpy(), '--', color='gray', lw=1, label='identity')
-        ax.plot(y.numpy(), g, color='tab:blue', lw=2, label='searched')
-        ax.set_title(f"{best['target_metric']}: g for {names[k]}")
-        ax.set_xlim(0, 1)
-        ax.set_ylim(0, 1)
-        ax.set_xlabel('y')
-        ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=8)
+    from mmseg_autoloss.surrogates import METRIC_NUM_G, build_g_functions, full_control_points
+
+    k = METRIC_NUM_G[target_metric]
+    gs = build_g_functions(k, num_pieces, parameterization, control_points=control_points)
+    y = torch.linspace(0, 1, 1001, dtype=torch.float64)
+    fig, axes = plt.subplots(1, k, figsize=(3.2 * k, 3.4), squeeze=False)
+    for i, (ax, g) in enumerate(zip(axes[0], gs)):
+        pts = full_control_points(g.points, num_pieces)[0].numpy()
+        ax.plot([0, 1], [0, 1], '--', color='0.7', lw=1, label='identity')
+        ax.plot(y.numpy(), g(y).numpy(), lw=2, label=parameterization)
+        ax.plot(pts[:, 0], pts[:, 1], 'o:', color='C3', ms=4, lw=0.8, label='control points')
+        ax.set(xlim=(-0.02, 1.02), ylim=(-0.02, 1.02), xlabel='y', title=G_NAMES[k][i])
+        ax.set_aspect('equal')
+        if i == 0:
+            ax.set_ylabel('g(y)')
+            ax.legend(fontsize=7, loc='lower right')
+    fig.suptitle(f'{target_metric} surrogate: {title} ({parameterization}, n={num_pieces})',
+                 fontsize=10)
     fig.tight_layout()
     fig.savefig(out_file, dpi=120)
     plt.close(fig)

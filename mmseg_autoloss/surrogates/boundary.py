@@ -26,6 +26,13 @@ def _as_4d(x: torch.Tensor):
     raise ValueError(f'expected a 2-D, 3-D or 4-D mask, got shape {tuple(x.shape)}')
 
 
+def _pool_layout(x4: torch.Tensor) -> torch.Tensor:
+    # CPU max-pool over many channels runs about 2x faster channels-last.
+    if x4.shape[1] > 1 and x4.device.type == 'cpu':
+        return x4.contiguous(memory_format=torch.channels_last)
+    return x4
+
+
 def _restore(x: torch.Tensor, ndim: int) -> torch.Tensor:
     return x[0, 0] if ndim == 2 else x[:, 0] if ndim == 3 else x
 
@@ -42,7 +49,7 @@ def erode(x: torch.Tensor) -> torch.Tensor:
     """
     x4, nd = _as_4d(x)
     # max_pool pads with -inf, so the negated min-pool ignores the border.
-    return _restore(-F.max_pool2d(-x4, 3, 1, 1), nd)
+    return _restore(-F.max_pool2d(-_pool_layout(x4), 3, 1, 1), nd)
 
 
 def dilate(x: torch.Tensor, tol: int) -> torch.Tensor:
@@ -61,7 +68,7 @@ def dilate(x: torch.Tensor, tol: int) -> torch.Tensor:
         return x
     x4, nd = _as_4d(x)
     k = 2 * int(tol) + 1
-    y = F.max_pool2d(x4, (1, k), 1, (0, int(tol)))
+    y = F.max_pool2d(_pool_layout(x4), (1, k), 1, (0, int(tol)))
     y = F.max_pool2d(y, (k, 1), 1, (int(tol), 0))
     return _restore(y, nd)
 

@@ -2,12 +2,25 @@
 import copy
 from typing import Dict, List, Optional, Sequence
 
-__all__ = ['find_autoseg_losses', 'apply_loss_params']
+__all__ = ['find_autoseg_losses', 'apply_loss_params', 'loss_target_metric']
 
 AUTOSEG_TYPES = ('AutoSegLoss', 'mmseg_autoloss.AutoSegLoss')
 DEFAULT_HEADS = ('decode_head', 'auxiliary_head')
 # Keys of best_loss.json that configure an AutoSegLoss.
 LOSS_KEYS = ('target_metric', 'parameterization', 'num_pieces', 'theta', 'tol', 'drop_bg')
+
+
+def loss_target_metric(loss_cfg: dict) -> str:
+    """The target metric an AutoSegLoss config dict resolves to (explicit,
+    else from its preset or theta file, else AutoSegLoss's default 'mIoU')."""
+    if loss_cfg.get('target_metric') is not None:
+        return loss_cfg['target_metric']
+    from mmseg_autoloss.surrogates.presets import get_preset, load_loss_params
+    if loss_cfg.get('preset') is not None:
+        return get_preset(loss_cfg['preset'])['target_metric']
+    if loss_cfg.get('theta_file') is not None:
+        return load_loss_params(loss_cfg['theta_file'])['target_metric']
+    return 'mIoU'
 
 
 def _losses_of_head(head) -> List[dict]:
@@ -62,9 +75,9 @@ def apply_loss_params(cfg, params: Dict, heads: Optional[Sequence[str]] = None,
     """
     losses = find_autoseg_losses(cfg.model, heads)
     metric = params['target_metric']
-    matched = [d for d in losses if d.get('target_metric', 'mIoU') == metric]
+    matched = [d for d in losses if loss_target_metric(d) == metric]
     if require and not matched:
-        have = [d.get('target_metric', 'mIoU') for d in losses]
+        have = [loss_target_metric(d) for d in losses]
         raise ValueError(
             f'no AutoSegLoss with target_metric={metric!r} in heads '
             f'{list(heads or DEFAULT_HEADS)} of the config (found AutoSegLoss target_metrics: '

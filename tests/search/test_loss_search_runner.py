@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 SEARCH_CFG = osp.join(CONFIGS, 'search', 'deeplabv3plus-tiny_miou_synthetic-64x64.py')
 
 
-def search_options(data_root, rounds=2, samples=4, iters=50, num_workers=0):
+def search_options(data_root, rounds=2, samples=4, iters=20, num_workers=0):
     return {
         'train_dataloader.dataset.data_root': data_root,
         'train_dataloader.batch_size': 4,
@@ -69,7 +69,7 @@ def comparable(work_dir):
 
 @pytest.fixture(scope='module')
 def reference_search(synthetic_root, tmp_path_factory):
-    """2 rounds x 4 proxies x 50 iterations in this process."""
+    """2 rounds x 4 proxies x 20 iterations in this process."""
     work_dir = tmp_path_factory.mktemp('search_ref')
     best = LossSearchRunner.from_cfg(search_cfg(synthetic_root, work_dir)).train()
     return work_dir, best
