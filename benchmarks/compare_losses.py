@@ -51,6 +51,7 @@ MODEL_NAMES = {'deeplabv3plus': 'DeepLabV3+', 'pspnet': 'PSPNet', 'hrnet': 'HRNe
 RECAM_CONFIG = 'configs/recam/deeplabv3plus-tiny_ce-recam_synthetic-64x64.py'
 SEARCH_CONFIG = 'configs/search/deeplabv3plus-tiny_miou_synthetic-64x64.py'
 DEFAULT_SEARCHED = 'work_dirs/search_miou/best_loss.json'
+DEFAULT_SEARCHED_FULL = 'work_dirs/search_miou_full/best_loss.json'
 AUX_WEIGHT = 0.4  # the auxiliary head's weight in MMSeg's configs
 TOL = 2  # boundary tolerance of BIoU/BF1 and of the boundary losses (64x64 images)
 HEADERS = {'aAcc': 'gAcc', 'mAcc': 'mAcc', 'mIoU': 'mIoU', 'FWIoU': 'FWIoU', 'BIoU': 'BIoU',
@@ -58,14 +59,16 @@ HEADERS = {'aAcc': 'gAcc', 'mAcc': 'mAcc', 'mIoU': 'mIoU', 'FWIoU': 'FWIoU', 'BI
 PLOT_KEYS = ('mIoU', 'BIoU', 'BF1', 'mIoU_C_q5')
 
 SIZES = dict(
-    default=dict(iters=300, seeds=[0, 1, 2], sizes=(160, 48, 48), lrs=[0.01, 0.05],
+    default=dict(iters=400, seeds=[0, 1, 2], sizes=(160, 48, 48), lrs=[0.01, 0.05],
                  data_root='data/synthetic_shapes', batch_size=8),
     full=dict(iters=1000, seeds=[0, 1, 2, 3, 4], sizes=(480, 96, 96), lrs=[0.01, 0.05, 0.1],
               data_root='data/synthetic_shapes_full', batch_size=8),
     smoke=dict(iters=4, seeds=[0], sizes=(8, 4, 4), lrs=[0.05], data_root=None, batch_size=4),
 )
-# rounds x proxies per round x proxy iterations of --run-search
-SEARCH_BUDGET = dict(default=(4, 8, 200), full=(8, 16, 400), smoke=(1, 2, 2))
+# rounds x proxies per round x proxy iterations of --run-search; proxies
+# train as long as the comparison's runs (proxy fidelity: with 200-iteration
+# proxies and 400-iteration retraining the search ranked losses differently).
+SEARCH_BUDGET = dict(default=(4, 8, 400), full=(8, 16, 1000), smoke=(1, 2, 2))
 
 
 def _ce(w: float) -> Dict:
@@ -135,13 +138,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--losses', nargs='+', choices=list(ARMS), default=None,
                    help='losses to compare (default: all; --smoke: ce autoseg_identity)')
     p.add_argument('--models', nargs='+', choices=list(MODEL_CONFIGS), default=['deeplabv3plus'])
-    p.add_argument('--searched', default=DEFAULT_SEARCHED,
-                   help='best_loss.json of the mIoU search (for autoseg_searched)')
+    p.add_argument('--searched', default=None,
+                   help=f'best_loss.json of the mIoU search (for autoseg_searched; default '
+                   f'{DEFAULT_SEARCHED}, --full: {DEFAULT_SEARCHED_FULL})')
     p.add_argument('--run-search', action='store_true',
                    help='run the search first when --searched does not exist')
     p.add_argument('--search-budget', type=int, nargs=3, default=None,
                    metavar=('ROUNDS', 'PROXIES', 'ITERS'),
-                   help='budget of --run-search (default 4 8 200; --full 8 16 400)')
+                   help='budget of --run-search (default 4 8 400; --full 8 16 1000)')
     p.add_argument('--iters', type=int, default=None, help='training iterations per run')
     p.add_argument('--batch-size', type=int, default=None)
     p.add_argument('--seeds', type=int, nargs='+', default=None)
@@ -165,6 +169,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         args.losses = ['ce', 'autoseg_identity'] if args.smoke else list(ARMS)
     if args.workers is None:
         args.workers = 0 if args.smoke else 2
+    if args.searched is None:
+        args.searched = DEFAULT_SEARCHED_FULL if args.full else DEFAULT_SEARCHED
     if args.search_budget is None:
         args.search_budget = SEARCH_BUDGET[size]
     if args.out is None:
