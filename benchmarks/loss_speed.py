@@ -19,7 +19,7 @@ import os
 import os.path as osp
 import platform
 import time
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch

@@ -9,40 +9,25 @@ Examples::
 """
 import argparse
 import json
-import os
 import os.path as osp
 
-from mmengine.config import Config, DictAction
 
 import mmseg_autoloss  # noqa: F401  (registers the plugin)
 from mmseg.registry import RUNNERS
+from mmseg_autoloss.utils.cli import add_common_args, load_config, parse_common
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description='Search surrogate-loss parameters')
     parser.add_argument('config', help='search config (runner_type=LossSearchRunner, search=...)')
-    parser.add_argument('--work-dir', help='where the ledger, state and results go')
     parser.add_argument('--resume', action='store_true',
                         help='continue the search in work_dir without re-running finished proxies')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override settings, e.g. search.rounds=4 search.proxy.max_iters=100')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    return parse_common(add_common_args(parser, launchers=('none', 'pytorch', 'slurm')))
 
 
 def main():
     args = parse_args()
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg = load_config(args)
     cfg.resume = args.resume
     cfg.launcher = args.launcher
     cfg.setdefault('runner_type', 'LossSearchRunner')

@@ -9,14 +9,13 @@ MMSeg's own ``tools/train.py`` plus:
 """
 import argparse
 import logging
-import os
 import os.path as osp
 
-from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 import mmseg_autoloss  # noqa: F401  (registers the plugin, fixes checkpoint loading)
+from mmseg_autoloss.utils.cli import add_common_args, load_config, parse_common
 from mmseg_autoloss.utils.dist import configure_launcher
 from mmseg_autoloss.surrogates.presets import get_preset, load_loss_params
 from mmseg_autoloss.utils.loss_config import apply_loss_params
@@ -25,7 +24,6 @@ from mmseg_autoloss.utils.loss_config import apply_loss_params
 def parse_args():
     parser = argparse.ArgumentParser(description='Train a segmentor')
     parser.add_argument('config', help='train config file path')
-    parser.add_argument('--work-dir', help='the dir to save logs and models')
     parser.add_argument('--resume', action='store_true', default=False,
                         help='resume from the latest checkpoint in the work_dir automatically')
     parser.add_argument('--amp', action='store_true', default=False,
@@ -35,15 +33,7 @@ def parse_args():
                         'every AutoSegLoss with the same target_metric')
     parser.add_argument('--loss-preset', nargs='+', default=[],
                         help="published parameters by name, e.g. 'voc_miou' (one per target metric)")
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override some settings in the used config, key=value format')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
-                        help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    return parse_common(add_common_args(parser))
 
 
 def loss_params_from_args(args):
@@ -59,14 +49,7 @@ def loss_params_from_args(args):
 
 def main():
     args = parse_args()
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg = load_config(args)
 
     chosen = loss_params_from_args(args)
     for params in chosen:

@@ -1,9 +1,6 @@
-# Retrain tiny pspnet with a FWIoU surrogate. Defaults to the authors' VOC
-# parameters (preset 'voc_fwiou'); pass the search's result with
-#   python tools/train.py THIS_FILE --loss-params work_dirs/<search>/best_loss.json
-_base_ = ['./pspnet-tiny_ce-eval_synthetic-64x64.py']
+# Retrain tiny pspnet with a FWIoU surrogate (preset 'voc_fwiou' unless
+# --loss-params gives a searched best_loss.json).
+_base_ = ['./pspnet-tiny_miou-searched_synthetic-64x64.py']
 model = dict(
-    decode_head=dict(loss_decode=dict(_delete_=True, type='AutoSegLoss', target_metric='FWIoU',
-                                      preset='voc_fwiou')),
-    auxiliary_head=dict(loss_decode=dict(_delete_=True, type='AutoSegLoss', target_metric='FWIoU',
-                                         preset='voc_fwiou', loss_weight=0.4)))
+    decode_head=dict(loss_decode=dict(target_metric='FWIoU', preset='voc_fwiou')),
+    auxiliary_head=dict(loss_decode=dict(target_metric='FWIoU', preset='voc_fwiou')))

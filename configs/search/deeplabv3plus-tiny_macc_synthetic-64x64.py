@@ -1,10 +1,5 @@
-# CPU quick-start: search a mAcc surrogate with tiny deeplabv3plus proxies on the
-# synthetic shapes. python tools/search.py THIS_FILE
-_base_ = ['../baseline/deeplabv3plus-tiny_ce_synthetic-64x64.py', '../_base_/search/quick_cpu.py']
-model = dict(
-    decode_head=dict(loss_decode=dict(_delete_=True, type='AutoSegLoss', target_metric='mAcc')),
-    auxiliary_head=dict(loss_decode=dict(_delete_=True, type='AutoSegLoss', target_metric='mAcc',
-                                         loss_weight=0.4)))
-search = dict(
-    target_metric='mAcc',
-)
+# CPU quick-start: search a mAcc surrogate with tiny deeplabv3plus proxies.
+_base_ = ['./deeplabv3plus-tiny_miou_synthetic-64x64.py']
+model = dict(decode_head=dict(loss_decode=dict(target_metric='mAcc')),
+             auxiliary_head=dict(loss_decode=dict(target_metric='mAcc')))
+search = dict(target_metric='mAcc')

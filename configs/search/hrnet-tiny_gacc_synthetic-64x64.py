@@ -1,8 +1,4 @@
-# CPU quick-start: search a gAcc surrogate with tiny hrnet proxies on the
-# synthetic shapes. python tools/search.py THIS_FILE
-_base_ = ['../baseline/hrnet-tiny_ce_synthetic-64x64.py', '../_base_/search/quick_cpu.py']
-model = dict(
-    decode_head=dict(loss_decode=dict(_delete_=True, type='AutoSegLoss', target_metric='gAcc')))
-search = dict(
-    target_metric='gAcc',
-)
+# CPU quick-start: search a gAcc surrogate with tiny hrnet proxies.
+_base_ = ['./hrnet-tiny_miou_synthetic-64x64.py']
+model = dict(decode_head=dict(loss_decode=dict(target_metric='gAcc')))
+search = dict(target_metric='gAcc')

@@ -1,11 +1,5 @@
-# CPU quick-start: search a BIoU surrogate with tiny pspnet proxies on the
-# synthetic shapes. python tools/search.py THIS_FILE
-_base_ = ['../baseline/pspnet-tiny_ce_synthetic-64x64.py', '../_base_/search/quick_cpu.py']
-model = dict(
-    decode_head=dict(loss_decode=dict(_delete_=True, type='AutoSegLoss', target_metric='BIoU')),
-    auxiliary_head=dict(loss_decode=dict(_delete_=True, type='AutoSegLoss', target_metric='BIoU',
-                                         loss_weight=0.4)))
-search = dict(
-    target_metric='BIoU',
-    drop_bg=True,
-)
+# CPU quick-start: search a BIoU surrogate with tiny pspnet proxies.
+_base_ = ['./pspnet-tiny_miou_synthetic-64x64.py']
+model = dict(decode_head=dict(loss_decode=dict(target_metric='BIoU')),
+             auxiliary_head=dict(loss_decode=dict(target_metric='BIoU')))
+search = dict(target_metric='BIoU', drop_bg=True)

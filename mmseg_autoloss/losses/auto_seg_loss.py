@@ -12,7 +12,7 @@ Config::
                  dict(type='AutoSegLoss', target_metric='BF1', preset='voc_bf1',
                       loss_name='loss_bf1')]
 """
-from typing import List, Optional, Sequence, Union
+from typing import List, Optional, Sequence
 
 import torch
 import torch.nn as nn

@@ -7,11 +7,10 @@ the rewards update the controller. Built by MMSeg's own ``tools/train.py``
 through ``runner_type='LossSearchRunner'`` or by ``tools/search.py``.
 """
 import copy
-import math
 import os
 import os.path as osp
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import numpy as np
 import torch

@@ -9,7 +9,7 @@ import os.path as osp
 import time
 import traceback
 import warnings
-from typing import Dict, List, Optional
+from typing import Dict
 
 import torch
 from mmengine.config import Config

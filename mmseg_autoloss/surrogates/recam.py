@@ -19,7 +19,6 @@ Everything is batched over images and classes (one einsum for the pooling).
 from typing import Callable, Optional
 
 import torch
-import torch.nn.functional as F
 
 from .boundary import class_boundaries, dilate
 

@@ -1,6 +1,4 @@
 """tools/train.py, tools/test.py and MMSeg's own train script, run for real."""
-import glob
-import json
 import os
 import os.path as osp
 import re
