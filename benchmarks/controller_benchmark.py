@@ -78,6 +78,8 @@ CONTROLLERS: Dict[str, Callable[[int, int], BaseController]] = {
                                                             seed=seed),
     'PPO2 per-dim ratio, mean baseline, normalized advantages (default)':
     lambda m, seed: PPO2Controller(D, m, init_mu=IDENTITY_THETA, seed=seed),
+    'PPO2 default + KL early stop (target_kl=0.2)':
+    lambda m, seed: PPO2Controller(D, m, target_kl=0.2, init_mu=IDENTITY_THETA, seed=seed),
     'PPO2 per-dim ratio, mean baseline, raw advantages':
     lambda m, seed: PPO2Controller(D, m, normalize_advantages=False, init_mu=IDENTITY_THETA,
                                    seed=seed),

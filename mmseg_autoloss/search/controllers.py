@@ -378,6 +378,13 @@ class PPO2Controller(BaseController):
         normalize_advantages: Divide advantages by the round's reward std
             (False = raw advantages, as in the release).
         select_by: 'mean' or 'mu'.
+        target_kl: Stop a round's Adam steps once the sample estimate of
+            KL(old || new) of the joint policy exceeds it (PPO's early
+            stopping; None = always ``updates_per_round`` steps, as the
+            release). Clipping alone does not bound the step: samples whose
+            ratio is clipped stop pulling, the rest keep pushing mu, and
+            with few, noisy rewards mu can leave the region the round
+            measured.
         init_mu: Initial mean in [0, 1]^D (None = 0.5).
         seed: Seed of the sampling generator.
     """
@@ -388,6 +395,7 @@ class PPO2Controller(BaseController):
                  learn_sigma: bool = False, mu_lr: float = 0.2, updates_per_round: int = 60,
                  clip_eps: float = 0.2, baseline: str = 'mean', ratio: str = 'per_dim',
                  normalize_advantages: bool = True, select_by: str = 'mean',
+                 target_kl: Optional[float] = None,
                  init_mu: Optional[ArrayLike] = None, seed: int = 0) -> None:
         super().__init__(num_params, samples_per_round, init_mu, seed)
         if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) \
@@ -400,6 +408,11 @@ class PPO2Controller(BaseController):
         if isinstance(clip_eps, bool) or not isinstance(clip_eps, (int, float)) \
                 or not 0 < clip_eps < 1:
             raise ValueError(f'clip_eps must be in (0, 1), got {clip_eps!r}')
+        if target_kl is not None and (isinstance(target_kl, bool) or
+                                      not isinstance(target_kl, (int, float)) or
+                                      not target_kl > 0):
+            raise ValueError(f'target_kl must be None or a positive number, got {target_kl!r}')
+        self.target_kl = None if target_kl is None else float(target_kl)
         self.updates_per_round = _check_int('updates_per_round', updates_per_round, 1)
         self.baseline = _check_choice('baseline', baseline, ('mu', 'mean'))
         self.ratio = _check_choice('ratio', ratio, ('joint', 'per_dim'))
@@ -437,7 +450,8 @@ class PPO2Controller(BaseController):
         cfg.update(sigma=self.init_sigma, learn_sigma=self.learn_sigma, mu_lr=self.mu_lr,
                    updates_per_round=self.updates_per_round, clip_eps=self.clip_eps,
                    baseline=self.baseline, ratio=self.ratio,
-                   normalize_advantages=self.normalize_advantages, select_by=self.select_by)
+                   normalize_advantages=self.normalize_advantages, select_by=self.select_by,
+                   target_kl=self.target_kl)
         return cfg
 
     def _draw(self) -> Tensor:
@@ -483,13 +497,24 @@ class PPO2Controller(BaseController):
             log_p = truncnorm.log_prob(samples, mu, sigma)
             return self._objective(log_p - log_p_old, adv)
 
+        def joint_kl() -> float:
+            # Sample estimate of KL(old || new) of the joint density.
+            log_ratio = truncnorm.log_prob(samples, self.mu, self.sigma) - log_p_old
+            return _to_float(-log_ratio.sum(1).mean())
+
         with torch.no_grad():
             obj_before = _to_float(objective())
+        steps = 0
         for _ in range(self.updates_per_round):
             self._optimizer.zero_grad(set_to_none=True)
             loss = -objective()
             loss.backward()
             self._optimizer.step()
+            steps += 1
+            if self.target_kl is not None:
+                with torch.no_grad():
+                    if joint_kl() > self.target_kl:
+                        break
         self._optimizer.zero_grad(set_to_none=True)
 
         with torch.no_grad():
@@ -511,6 +536,7 @@ class PPO2Controller(BaseController):
             clip_frac=clip_frac,
             mean_abs_dmu=_to_float((mu_new - mu_old).abs().mean()),
             mean_sigma=_to_float(sigma_new.mean()),
+            update_steps=steps,
         )
         score = mu_reward if self.select_by == 'mu' else _to_float(rewards.mean())
         return stats, mu_old, score

@@ -339,3 +339,20 @@ def test_property_samples_in_unit_cube_and_update_finite(mu, sigma, seed, baseli
     ctl.update(s, s.sum(1))
     assert bool(torch.isfinite(ctl.mu).all()) and bool(((ctl.mu >= 0) & (ctl.mu <= 1)).all())
     assert bool(((ctl.sample() >= 0) & (ctl.sample() <= 1)).all())
+
+
+def test_target_kl_stops_the_round_early():
+    """PPO's KL early stopping bounds how far one round moves mu."""
+    from mmseg_autoloss.search.controllers import PPO2Controller
+    moves = {}
+    for target_kl in (None, 0.05):
+        ctl = PPO2Controller(12, samples_per_round=8, target_kl=target_kl, seed=0)
+        samples = ctl.sample()
+        rewards = samples[:, 0] * 10  # a steep reward along one axis
+        stats = ctl.update(samples, rewards)
+        moves[target_kl] = stats['mean_abs_dmu']
+        if target_kl is not None:
+            assert stats['update_steps'] < ctl.updates_per_round
+    assert moves[0.05] < moves[None]
+    with pytest.raises(ValueError, match='target_kl'):
+        PPO2Controller(12, target_kl=0)
