@@ -158,7 +158,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--sizes', nargs='+', default=['8x21x128x128', '2x19x512x512'],
                         help='logit shapes NxCxHxW')
-    parser.add_argument('--repeats', type=int, default=3, help='timed runs (best is kept)')
+    parser.add_argument('--repeats', type=int, default=10, help='timed runs (best is kept)')
     parser.add_argument('--device', default='auto', choices=['auto', 'cpu', 'cuda'],
                         help="'auto': CPU, and CUDA too when available")
     parser.add_argument('--threads', type=int, default=1, help='CPU threads for torch')

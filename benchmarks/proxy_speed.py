@@ -8,6 +8,7 @@ steps (data preprocessor, forward, loss, backward, SGD update) on random
     python benchmarks/proxy_speed.py --threads 2 --batch 8 --iters 30
 """
 import argparse
+import os
 import os.path as osp
 import platform
 import time
@@ -79,11 +80,14 @@ def main():
         rows.append(f'| tiny {name} | {loss_name} | {n_params / 1e6:.2f} M | {its:.1f} | '
                     f'{1000 / its:.0f} |')
         print(rows[-1], flush=True)
+    load = os.getloadavg()[0]
     table = '\n'.join([
         '# Tiny proxy training speed (CPU)', '',
         f'{args.size}x{args.size}, batch {args.batch}, {args.threads} torch threads, '
         f'{args.iters} timed training steps after {args.warmup} warm-up steps, data loading '
-        f'excluded; torch {torch.__version__}, {platform.processor() or platform.machine()}.',
+        f'excluded; torch {torch.__version__}, {platform.processor() or platform.machine()}, '
+        f'{os.cpu_count()} cores, 1-min load average {load:.1f} at the end of the run '
+        '(other jobs on the machine slow it down).',
         f'Command: `python benchmarks/proxy_speed.py --threads {args.threads} --batch {args.batch} '
         f'--iters {args.iters}`', '',
         '| model | decode loss | params | it/s | ms/it |', '|---|---|---|---|---|', *rows, ''])

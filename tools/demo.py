@@ -47,8 +47,12 @@ def main():
     parser.add_argument('--work-dir', default='work_dirs/demo')
     parser.add_argument('--rounds', type=int, default=3)
     parser.add_argument('--samples', type=int, default=4)
-    parser.add_argument('--proxy-iters', type=int, default=150)
-    parser.add_argument('--iters', type=int, default=400, help='retraining iterations')
+    parser.add_argument('--proxy-iters', type=int, default=300,
+                        help='iterations per proxy (shorter proxies rank losses less reliably)')
+    parser.add_argument('--iters', type=int, default=600, help='retraining iterations')
+    parser.add_argument('--init-theta', default=None,
+                        help="start the search from a preset (e.g. 'voc_miou') instead of the "
+                        'identity g')
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args()
     data_root = osp.abspath(args.data_root)
@@ -69,7 +73,9 @@ def main():
     run([py, 'tools/search.py', SEARCH_CFG, '--work-dir', search_dir, '--resume', '--cfg-options',
          *data_opts(data_root), f'search.rounds={args.rounds}',
          f'search.samples_per_round={args.samples}', f'search.proxy.max_iters={args.proxy_iters}',
-         f'search.seed={args.seed}'], osp.join(work, 'search.log'))
+         f'search.seed={args.seed}',
+         *([f'search.init_theta={args.init_theta}'] if args.init_theta else [])],
+        osp.join(work, 'search.log'))
     best_file = osp.join(search_dir, 'best_loss.json')
     with open(best_file) as f:
         best = json.load(f)
