@@ -12,5 +12,6 @@ from .utils.checkpoint import register_checkpoint_safe_globals
 register_checkpoint_safe_globals()
 
 from . import datasets, evaluation, hooks, losses, search, surrogates  # noqa: E402,F401
+from .utils import amp  # noqa: E402,F401  (CPUAmpOptimWrapper)
 
 __all__ = ['__version__', 'register_checkpoint_safe_globals']
