@@ -226,3 +226,19 @@ def test_existing_search_is_not_overwritten(reference_search):
     cfg.work_dir = str(work_dir)
     with pytest.raises(RuntimeError, match='--resume'):
         LossSearchRunner.from_cfg(cfg).train()
+
+
+def test_mmseg_own_train_script_runs_the_search(synthetic_root, tmp_path):
+    """runner_type='LossSearchRunner' makes MMSeg's tools/train.py run a search."""
+    import mmseg
+    mmseg_train = osp.join(osp.dirname(mmseg.__file__), '.mim', 'tools', 'train.py')
+    cfg = osp.join(CONFIGS, 'search', 'pspnet-tiny_biou_synthetic-64x64.py')
+    out = subprocess.run(
+        [sys.executable, mmseg_train, cfg, '--work-dir', str(tmp_path), '--cfg-options',
+         *cli_options(synthetic_root, rounds=1, samples=2, iters=2)],
+        cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
+    with open(tmp_path / 'best_loss.json') as f:
+        best = json.load(f)
+    assert best['target_metric'] == 'BIoU' and best['drop_bg'] is True
+    assert len(Ledger(str(tmp_path)).records()) == 2
