@@ -141,6 +141,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--searched', default=None,
                    help=f'best_loss.json of the mIoU search (for autoseg_searched; default '
                    f'{DEFAULT_SEARCHED}, --full: {DEFAULT_SEARCHED_FULL})')
+    p.add_argument('--search-note', default='',
+                   help='a sentence added to the report after the search budget (e.g. how a '
+                   'resumed search was run: best_loss.json records only its last session)')
     p.add_argument('--run-search', action='store_true',
                    help='run the search first when --searched does not exist')
     p.add_argument('--search-budget', type=int, nargs=3, default=None,
@@ -370,7 +373,8 @@ def write_report(args, res: Dict, best: Optional[Dict], wall_s: float, plot_path
         'per class). Auxiliary head: the same loss at weight 0.4 (CE + ReCAM: CE). '
         'Best mean per metric in **bold**.',
         '',
-        f'Searched surrogate: {budget_text(best)}',
+        f'Searched surrogate: {budget_text(best)}'
+        + (f' {args.search_note.strip()}' if args.search_note.strip() else ''),
         '',
     ]
     keys = ALL_KEYS
