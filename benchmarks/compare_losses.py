@@ -354,13 +354,16 @@ def write_report(args, res: Dict, best: Optional[Dict], wall_s: float, plot_path
     n = len(args.seeds)
     cmd = args.shown or 'python benchmarks/compare_losses.py' + ''.join(
         ' ' + shlex.quote(a) for a in args.argv)
+    # A command holding a backtick needs a double-backtick code span.
+    fence = '`` ' if '`' in cmd else '`'
+    fence_end = fence[::-1]
     models = ', '.join(MODEL_NAMES[m] for m in args.models)
     root = res['data_root']
     where = osp.relpath(root, REPO) if root.startswith(REPO + os.sep) else 'a temp dir'
     lines = [
         f'# Loss comparison: tiny {models} on the synthetic shapes',
         '',
-        f'Command: `{cmd}` ({args.size} size; {wall_s / 60:.1f} min wall time on this machine, '
+        f'Command: {fence}{cmd}{fence_end} ({args.size} size; {wall_s / 60:.1f} min wall time on this machine, '
         f'{max(args.workers, 1)} training process(es) × 1 torch thread).',
         '',
         f'Setting: tiny {models} from scratch, 64×64 images, 6 classes, '
