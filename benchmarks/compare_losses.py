@@ -28,7 +28,6 @@ std over seeds, best per metric in bold; grouped bars with std error bars;
 every run's raw numbers).
 """
 import argparse
-import copy
 import json
 import os
 import os.path as osp
