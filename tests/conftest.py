@@ -18,6 +18,15 @@ register_all_modules(init_default_scope=True)
 torch.set_num_threads(int(os.environ.get('AUTOLOSS_TEST_THREADS', '1')))
 
 
+def subprocess_env() -> dict:
+    """Environment for tool subprocesses: one thread, the repo importable,
+    and no torch.distributed variables leaking in from the test process."""
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=REPO)
+    for key in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT'):
+        env.pop(key, None)
+    return env
+
+
 @pytest.fixture(scope='session')
 def synthetic_root(tmp_path_factory):
     """A small synthetic dataset (32 train / 8 val / 8 test, 64x64, 6 classes)."""

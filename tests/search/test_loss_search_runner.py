@@ -14,7 +14,7 @@ from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmseg.registry import HOOKS
 
-from conftest import CONFIGS, REPO
+from conftest import CONFIGS, REPO, subprocess_env as _env
 from mmseg_autoloss.search import Ledger, LossSearchRunner
 from mmseg_autoloss.surrogates import num_theta
 
@@ -54,13 +54,6 @@ def cli_options(data_root, **kw):
         else:
             opts.append(f'{key}={value}')
     return opts
-
-
-def _env():
-    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=REPO)
-    for key in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT'):
-        env.pop(key, None)
-    return env
 
 
 def comparable(work_dir):

@@ -1,5 +1,4 @@
 """tools/train.py, tools/test.py and MMSeg's own train script, run for real."""
-import os
 import os.path as osp
 import re
 import subprocess
@@ -8,17 +7,10 @@ import sys
 import mmseg
 import pytest
 
-from conftest import CONFIGS, REPO
+from conftest import CONFIGS, REPO, subprocess_env as _env
 
 pytestmark = pytest.mark.slow
 BASELINE = osp.join(CONFIGS, 'baseline', 'deeplabv3plus-tiny_ce_synthetic-64x64.py')
-
-
-def _env():
-    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=REPO)
-    for key in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT'):
-        env.pop(key, None)
-    return env
 
 
 def _run(cmd, cwd=REPO, timeout=300):
