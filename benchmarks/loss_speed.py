@@ -4,8 +4,8 @@ Every loss gets the same logits (N, C, H, W) and labels (synthetic label maps
 with void regions, ``ignore_index`` 255), as MMSeg's decode head calls it;
 AutoSegLoss uses the authors' preset where one exists (Bézier, n = 2; BF1
 n = 1), else the identity θ (same cost). Time is forward + backward, best of
-``--repeats`` after one warm-up (CPU: process time of the single-threaded
-run; CUDA: synchronized wall time); memory is the peak extra memory of one
+``--repeats`` after one warm-up, the losses timed round-robin (CPU:
+process time of the single-threaded run; CUDA: synchronized wall time); memory is the peak extra memory of one
 forward + backward (CUDA: ``max_memory_allocated``; CPU: growth of the
 resident set's high-water mark, reset through ``/proc/self/clear_refs``).
 Ratios are to CrossEntropyLoss on the same inputs.
@@ -90,42 +90,50 @@ def run_once(loss: torch.nn.Module, logits: torch.Tensor, label: torch.Tensor) -
     out.sum().backward()
 
 
-def measure(loss: torch.nn.Module, logits: torch.Tensor, label: torch.Tensor, device: str,
-            repeats: int) -> Tuple[float, Optional[float]]:
-    """(best seconds of forward+backward, peak extra MiB or None)."""
-    run_once(loss, logits, label)  # warm-up
-    # CPU: process time (user + system, page faults included) is what one
-    # single-threaded run costs, and it does not count the time other
-    # processes on a shared machine hold the core. CUDA: synchronized wall.
+def time_once(loss: torch.nn.Module, logits: torch.Tensor, label: torch.Tensor,
+              device: str) -> float:
+    """Seconds of one forward+backward.
+
+    CPU: process time (user + system, page faults included) is what one
+    single-threaded run costs, and it does not count the time other
+    processes on a shared machine hold the core. CUDA: synchronized wall.
+    """
     clock = time.perf_counter if device.startswith('cuda') else time.process_time
-    best = float('inf')
-    for _ in range(repeats):
-        _sync(device)
-        start = clock()
-        run_once(loss, logits, label)
-        _sync(device)
-        best = min(best, clock() - start)
+    _sync(device)
+    start = clock()
+    run_once(loss, logits, label)
+    _sync(device)
+    return clock() - start
+
+
+def peak_memory(loss: torch.nn.Module, logits: torch.Tensor, label: torch.Tensor,
+                device: str) -> Optional[float]:
+    """Peak extra MiB of one forward+backward (None where unknown)."""
     if device.startswith('cuda'):
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
         run_once(loss, logits, label)
-        peak = (torch.cuda.max_memory_allocated() - base) / 2**20
-    else:
-        base = _reset_cpu_peak()
-        run_once(loss, logits, label)
-        hwm = _rss_kib('VmHWM')
-        peak = None if base is None or hwm is None else (hwm - base) / 1024
-    return best, peak
+        return (torch.cuda.max_memory_allocated() - base) / 2**20
+    base = _reset_cpu_peak()
+    run_once(loss, logits, label)
+    hwm = _rss_kib('VmHWM')
+    return None if base is None or hwm is None else (hwm - base) / 1024
 
 
 def bench(size: Tuple[int, int, int, int], device: str, repeats: int) -> List[Dict]:
     logits, label = make_inputs(*size, device=device)
-    rows = []
-    for name, cfg in loss_configs():
-        loss = MODELS.build(cfg).to(device)
-        t, mem = measure(loss, logits, label, device, repeats)
-        rows.append(dict(name=name, time=t, mem=mem))
+    losses = [(name, MODELS.build(cfg).to(device)) for name, cfg in loss_configs()]
+    for _, loss in losses:
+        run_once(loss, logits, label)  # warm-up
+    best = {name: float('inf') for name, _ in losses}
+    # Round-robin: a drift in the machine's speed (other tenants, memory
+    # reclaim) hits every loss alike instead of whichever ran at that time.
+    for _ in range(repeats):
+        for name, loss in losses:
+            best[name] = min(best[name], time_once(loss, logits, label, device))
+    rows = [dict(name=name, time=best[name], mem=peak_memory(loss, logits, label, device))
+            for name, loss in losses]
     ce = rows[0]
     for r in rows:
         r['ratio'] = r['time'] / ce['time']
@@ -177,8 +185,9 @@ def main() -> None:
     gpu = torch.cuda.get_device_name(0) if 'cuda' in devices else None
     note = (f'torch {torch.__version__}, {args.threads} CPU thread(s), '
             f'{platform.processor() or platform.machine()}'
-            f'{", " + gpu if gpu else ""}; best of {args.repeats} run(s) after a warm-up '
-            '(CPU: process time; CUDA: synchronized wall time). '
+            f'{", " + gpu if gpu else ""}; best of {args.repeats} run(s) after a warm-up, '
+            'the losses timed round-robin (CPU: process time; CUDA: synchronized wall '
+            'time). '
             'Targets (issue): mIoU/FWIoU/mAcc/gAcc <= 2x CE time, BIoU/BF1 <= 4x. '
             'CPU memory is the resident-set high-water mark growth (approximate).')
     os.makedirs(osp.dirname(args.out), exist_ok=True)

@@ -16,7 +16,6 @@ from typing import List, Optional, Sequence
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from mmseg.registry import MODELS
 
 from ..surrogates.parameterization import (DEFAULT_NUM_PIECES, METRIC_NUM_G, PiecewiseG,
@@ -57,11 +56,11 @@ def auto_seg_loss(cls_score: torch.Tensor, label: torch.Tensor, target_metric: s
     # surrogate runs in float32 whatever the autocast state.
     dtype = torch.float64 if cls_score.dtype == torch.float64 else torch.float32
     with torch.autocast(device_type=cls_score.device.type, enabled=False):
-        probs = F.softmax(cls_score.to(dtype), dim=1)
-        metric = relaxed_metric(probs, label, target_metric, gs, ignore_index=ignore_index,
+        metric = relaxed_metric(cls_score.to(dtype), label, target_metric, gs,
+                                ignore_index=ignore_index,
                                 weight=None if weight is None else weight.to(dtype),
                                 class_reduction=class_reduction, eps=eps, tol=tol,
-                                drop_bg=drop_bg, check_inputs=False)
+                                drop_bg=drop_bg, check_inputs=False, from_logits=True)
     return 1 - metric
 
 

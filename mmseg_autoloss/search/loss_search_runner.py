@@ -164,6 +164,8 @@ class LossSearchRunner:
         if self.resume and osp.isfile(path):
             state = torch.load(path, map_location='cpu', weights_only=True)
             self.controller.load_state_dict(state['controller'])
+            # wall time of the earlier sessions up to their last finished round
+            self._elapsed_before = float(state.get('elapsed_s', 0.0))
             self.logger.info(f'resumed the search from {path} at round {state["round"]}')
             return int(state['round'])
         if not self.resume and self.ledger.records():
@@ -219,6 +221,7 @@ class LossSearchRunner:
 
     def run(self) -> Dict:
         s = self.settings
+        self._elapsed_before = 0.0
         start_round = self._on_rank0(self._load_state)
         t0 = time.time()
         trained = 0
@@ -239,12 +242,13 @@ class LossSearchRunner:
                 gathered = all_gather_object(mine) if is_distributed() else [mine]
                 records = sorted(list(done.values()) + [r for part in gathered for r in part],
                                  key=lambda r: r['index'])
-                best = self._on_rank0(
-                    lambda: self._finish_round(t, samples, records, time.time() - t0))
+                best = self._on_rank0(lambda: self._finish_round(
+                    t, samples, records, self._elapsed_before + time.time() - t0))
         finally:
             self.pool.close()
         if best is None:  # resumed a search that had already finished
-            best = self._on_rank0(lambda: self._write_outputs(time.time() - t0))
+            best = self._on_rank0(
+                lambda: self._write_outputs(self._elapsed_before + time.time() - t0))
         return best
 
     def _round_samples(self, round_idx: int):
@@ -278,7 +282,8 @@ class LossSearchRunner:
         stats = self.controller.update(samples, rewards)
         self.ledger.write_canonical(
             [r for r in self.ledger.records() if r['round'] != round_idx] + records)
-        state = dict(round=round_idx + 1, controller=self.controller.state_dict())
+        state = dict(round=round_idx + 1, controller=self.controller.state_dict(),
+                     elapsed_s=float(elapsed))
         tmp = osp.join(self.work_dir, STATE_FILE + '.tmp')
         torch.save(state, tmp)
         os.replace(tmp, osp.join(self.work_dir, STATE_FILE))

@@ -9,10 +9,13 @@ Plain torch, no mmseg import. Conventions (SPEC §1):
 The same functions serve hard {0, 1} masks (metrics) and soft masks in
 [0, 1] (surrogates), so the two can never disagree.
 """
+from typing import Optional
+
 import torch
 import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
 
-__all__ = ['erode', 'dilate', 'or_dilate_bits', 'hard_boundary', 'label_edges',
+__all__ = ['erode', 'erode_backward', 'dilate', 'dilate_at', 'window_argmax', 'or_dilate_bits', 'hard_boundary', 'label_edges',
            'class_boundaries', 'boundary_band']
 
 
@@ -37,6 +40,114 @@ def _restore(x: torch.Tensor, ndim: int) -> torch.Tensor:
     return x[0, 0] if ndim == 2 else x[:, 0] if ndim == 3 else x
 
 
+_ERODE_BLOCK = 1 << 18  # elements per block on CPU (whole planes, kept in cache)
+
+
+def _min3(src: torch.Tensor, out: torch.Tensor, dim: int) -> None:
+    """out = min over the 3-window of ``src`` along ``dim`` (window cut at the border)."""
+    n = src.shape[dim]
+    if n == 1:
+        out.copy_(src)
+        return
+    head, tail = src.narrow(dim, 0, n - 1), src.narrow(dim, 1, n - 1)
+    torch.minimum(head, tail, out=out.narrow(dim, 0, n - 1))
+    out.narrow(dim, n - 1, 1).copy_(src.narrow(dim, n - 1, 1))
+    o_tail = out.narrow(dim, 1, n - 1)
+    torch.minimum(o_tail, head, out=o_tail)
+
+
+def _min3_backward(src: torch.Tensor, res: torch.Tensor, grad: torch.Tensor, dim: int
+                   ) -> torch.Tensor:
+    """Gradient of :func:`_min3` w.r.t. ``src``: each output sends its gradient
+    to one minimum of its window (the centre, else the previous, else the
+    next element), like a max-pool's index."""
+    n = src.shape[dim]
+    if n == 1:
+        return grad.clone()
+    # Float 0/1 masks from comparisons with out=: no bool tensors, no where.
+    rest = torch.ne(src, res, out=torch.empty_like(grad))
+    out = torch.addcmul(grad, grad, rest, value=-1)  # the centre's share
+    rest.mul_(grad)  # what the centre did not take
+    to_prev = torch.empty_like(grad)
+    to_prev.narrow(dim, 0, 1).zero_()
+    p_tail = to_prev.narrow(dim, 1, n - 1)
+    torch.eq(src.narrow(dim, 0, n - 1), res.narrow(dim, 1, n - 1), out=p_tail)
+    to_prev.mul_(rest)
+    out.narrow(dim, 0, n - 1).add_(p_tail)
+    out.narrow(dim, 1, n - 1).add_(rest.sub_(to_prev).narrow(dim, 0, n - 1))
+    return out
+
+
+def _plane_blocks(x: torch.Tensor):
+    """Slices of whole (H, W) planes of about :data:`_ERODE_BLOCK` elements."""
+    planes = x.shape[0]
+    step = max(1, _ERODE_BLOCK // max(1, x[0].numel())) if x.device.type == 'cpu' else planes
+    for start in range(0, planes, step):
+        yield slice(start, min(start + step, planes))
+
+
+def erode_backward(x: torch.Tensor, grad: torch.Tensor,
+                   accumulate: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Gradient of :func:`erode` at ``x`` for the output gradient ``grad``.
+
+    Each output's gradient goes to one minimum of its window, like a
+    max-pool's index; the minima are recomputed plane-block by plane-block
+    instead of keeping indices.
+
+    Args:
+        x (Tensor): The eroded input, (..., H, W).
+        grad (Tensor): Gradient w.r.t. ``erode(x)``, same shape.
+        accumulate (Tensor, optional): Add the result into this contiguous
+            tensor of the same shape and return it (saves a full-size sum).
+
+    Returns:
+        Tensor: Gradient w.r.t. ``x``.
+    """
+    x3 = x.contiguous().view(-1, *x.shape[-2:])
+    g3 = grad.contiguous().view(x3.shape)
+    g_in = torch.empty_like(x3) if accumulate is None else accumulate.view(x3.shape)
+    for sl in _plane_blocks(x3):
+        src = x3[sl]
+        rows, out = torch.empty_like(src), torch.empty_like(src)
+        _min3(src, rows, 2)
+        _min3(rows, out, 1)
+        g_blk = _min3_backward(src, rows, _min3_backward(rows, out, g3[sl], 1), 2)
+        if accumulate is None:
+            g_in[sl] = g_blk
+        else:
+            g_in[sl] += g_blk
+    return g_in.view(x.shape)
+
+
+class _Erode(torch.autograd.Function):
+    """3×3 min-pool as two separable 3-windows, walked plane-block by block.
+
+    A CPU max-pool (with indices for the backward) costs ~9 loads per pixel
+    and strided copies; four element-wise minima per block in cache are
+    several times faster (backward: :func:`erode_backward`).
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        x3 = x.reshape(-1, *x.shape[-2:])
+        out = torch.empty_like(x3)
+        rows = torch.empty_like(x3[:0])
+        for sl in _plane_blocks(x3):
+            src = x3[sl]
+            rows = torch.empty_like(src) if rows.shape != src.shape else rows
+            _min3(src, rows, 2)
+            _min3(rows, out[sl], 1)
+        if ctx.needs_input_grad[0]:
+            ctx.save_for_backward(x)
+        return out.view(x.shape)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: torch.Tensor):
+        x, = ctx.saved_tensors
+        return erode_backward(x, grad)
+
+
 def erode(x: torch.Tensor) -> torch.Tensor:
     """3×3 min-pool, stride 1; outside the image counts as 1 (no border edge).
 
@@ -47,9 +158,10 @@ def erode(x: torch.Tensor) -> torch.Tensor:
     Returns:
         Tensor: Eroded mask, same shape and dtype.
     """
-    x4, nd = _as_4d(x)
-    # max_pool pads with -inf, so the negated min-pool ignores the border.
-    return _restore(-F.max_pool2d(-_pool_layout(x4), 3, 1, 1), nd)
+    if x.dim() not in (2, 3, 4):
+        raise ValueError(f'expected a 2-D, 3-D or 4-D mask, got shape {tuple(x.shape)}')
+    # The window is cut at the border, i.e. the outside never wins the min.
+    return _Erode.apply(x.contiguous())
 
 
 def dilate(x: torch.Tensor, tol: int) -> torch.Tensor:
@@ -71,6 +183,55 @@ def dilate(x: torch.Tensor, tol: int) -> torch.Tensor:
     y = F.max_pool2d(_pool_layout(x4), (1, k), 1, (0, int(tol)))
     y = F.max_pool2d(y, (k, 1), 1, (int(tol), 0))
     return _restore(y, nd)
+
+
+def window_argmax(x: torch.Tensor, index: torch.Tensor, tol: int,
+                  chunk: int = 1 << 14) -> torch.Tensor:
+    """Where ``dilate(x, tol)`` takes its value at the flat positions ``index``.
+
+    For each position the flat index of a maximum of its (2·tol+1)² window
+    inside the image (no gradient). The window is gathered only there
+    (clamping a coordinate to the image keeps it inside the window), so the
+    cost grows with ``len(index)``, not with the tensor.
+
+    Args:
+        x (Tensor): Maps of shape (N, C, H, W).
+        index (Tensor): Flat int64 positions into ``x``.
+        tol (int): Half width of the window.
+        chunk (int): Positions gathered at once (bounds the temporary
+            ``chunk · (2·tol+1)²`` index tensor).
+
+    Returns:
+        Tensor: Flat int64 positions, shape ``index.shape``.
+    """
+    if int(tol) != tol or tol < 0:
+        raise ValueError(f'tol must be a non-negative integer, got {tol!r}')
+    if x.dim() != 4:
+        raise ValueError(f'x must be (N, C, H, W), got shape {tuple(x.shape)}')
+    if tol == 0 or index.numel() == 0:
+        return index.clone()
+    h, w = x.shape[-2:]
+    flat = x.detach().reshape(-1)
+    offs = torch.arange(-int(tol), int(tol) + 1, device=x.device)
+    winner = torch.empty_like(index)
+    for start in range(0, index.numel(), chunk):
+        idx = index[start:start + chunk]
+        plane, rest = idx.div(h * w, rounding_mode='floor'), idx.remainder(h * w)
+        rows = (rest.div(w, rounding_mode='floor')[:, None] + offs).clamp_(0, h - 1)
+        cols = (rest.remainder(w)[:, None] + offs).clamp_(0, w - 1)
+        win = ((plane * h)[:, None] + rows).mul_(w)[:, :, None] + cols[:, None, :]
+        win = win.view(idx.numel(), -1)
+        winner[start:start + chunk] = win.gather(1, flat.take(win).argmax(1, keepdim=True))[:, 0]
+    return winner
+
+
+def dilate_at(x: torch.Tensor, index: torch.Tensor, tol: int) -> torch.Tensor:
+    """``dilate(x, tol).reshape(-1)[index]`` without dilating everything.
+
+    Gradients reach each window's maximum, as with a max-pool (see
+    :func:`window_argmax`).
+    """
+    return x.reshape(-1)[window_argmax(x, index, tol)]
 
 
 def or_dilate_bits(bits: torch.Tensor, tol: int) -> torch.Tensor:

@@ -48,8 +48,7 @@ DEFAULT_NUM_PIECES: Dict[str, int] = {m: (1 if m == 'BF1' else 2) for m in METRI
 PARAMETERIZATIONS = ('bezier', 'linear')
 
 WIDTH_EPS = 1e-12  # u-width at or below which a piece is a vertical jump
-SLOPE_FLOOR = 1e-12  # floor of du/ds: keeps g' finite at vertical tangents
-_SQRT_FLOOR = 1e-24  # floor of the discriminant: finite sqrt gradient
+_SQRT_FLOOR = 1e-24  # floor of the discriminant D²: D >= 1e-12 keeps g' = …/D finite
 CPU_BLOCK = 1 << 17  # elements per block on CPU: the work buffers stay in cache
 
 
@@ -273,30 +272,32 @@ def _indicator(y: torch.Tensor, bound: float, out: torch.Tensor) -> torch.Tensor
 
 
 class _ScratchPool(threading.local):
-    """Reusable flat work buffers for :class:`PiecewiseG` on CPU.
+    """Reusable flat work buffers for the blocked evaluations on CPU.
 
     Fresh multi-megabyte CPU tensors cost page faults on every allocation
-    (glibc hands large blocks back to the OS), so the few buffers of the
-    last sizes are kept. Devices with a caching allocator (CUDA) get plain
-    ``torch.empty``.
+    (glibc hands large blocks back to the OS), so a few block-sized buffers
+    per (dtype, tag) are kept and handed out as views of the size asked for
+    (a shorter last block reuses them too). Larger requests and devices with
+    a caching allocator (CUDA) get plain ``torch.empty``.
     """
-    max_keys = 4
+    max_keys = 16
+    max_numel = 4 * CPU_BLOCK
 
     def __init__(self):
         self.bufs: 'OrderedDict[tuple, List[torch.Tensor]]' = OrderedDict()
 
     def get(self, numel: int, dtype: torch.dtype, device: torch.device, k: int,
             tag: str = 'work') -> List[torch.Tensor]:
-        if device.type != 'cpu':
+        if device.type != 'cpu' or numel > self.max_numel:
             return [torch.empty(numel, dtype=dtype, device=device) for _ in range(k)]
-        key = (numel, dtype, tag)
-        bufs = self.bufs.pop(key, [])
+        key = (dtype, tag)
+        bufs = [b for b in self.bufs.pop(key, []) if b.numel() >= numel]
         while len(bufs) < k:
-            bufs.append(torch.empty(numel, dtype=dtype))
+            bufs.append(torch.empty(max(numel, min(CPU_BLOCK, self.max_numel)), dtype=dtype))
         self.bufs[key] = bufs
         while len(self.bufs) > self.max_keys:
             self.bufs.popitem(last=False)
-        return bufs[:k]
+        return [b[:numel] for b in bufs[:k]]
 
     def clear(self) -> None:
         self.bufs.clear()
@@ -416,30 +417,32 @@ class PiecewiseG:
         (which may be ``x``). ``x`` and ``den`` are scratch.
         """
         # x = alpha (y - start), clamped: the other pieces' range maps outside
-        torch.add(cs['shift'], y, alpha=pc['alpha'], out=x).clamp_(0, 1)
+        if pc['alpha'] == 1.0 and pc['shift'] == 0.0:
+            torch.clamp(y, 0, 1, out=x)
+        else:
+            torch.add(cs['shift'], y, alpha=pc['alpha'], out=x).clamp_(0, 1)
         if self.parameterization == 'linear':
             torch.add(cs['base'], x, alpha=pc['slope'], out=value).clamp_(pc['lo'], pc['hi'])
             return
-        # s = x / (m + sqrt(m² + (1-2m)x)); x becomes s in place. The floors
-        # only matter where m is near 0 or 1 (vertical tangents).
+        # s = x / (m + D) with D = sqrt(m² + (1-2m)x); x becomes s in place.
+        # The floor only matters where m is near 0 or 1 (vertical tangents).
         torch.add(cs['m2'], x, alpha=pc['c'], out=den)
         if pc['near_vertical']:
             den.clamp_(min=_SQRT_FLOOR)
-        s = x.div_(den.sqrt_().add_(pc['m']))
+        den.sqrt_()
+        s = x.div_(torch.add(den, pc['m'], out=value))  # value: scratch until below
         torch.add(cs['p'], s, alpha=pc['q'], out=value).mul_(s)
         if pc['base'] != 0:
             value.add_(pc['base'])
         value.clamp_(pc['lo'], pc['hi'])  # rounding must not cross a joint
         if deriv is None:
             return
-        # g' = (dg/ds) / (du/ds) = (p + 2qs)·alpha / (2(m + (1-2m)s)).
-        torch.add(cs['m'], s, alpha=pc['c'], out=den)
-        if pc['near_vertical']:
-            den.clamp_(min=SLOPE_FLOOR)
+        # g' = (dg/ds) / (du/ds) = (p + 2qs)·alpha / (2(m + (1-2m)s)), and
+        # m + (1-2m)s = D; D >= 1e-12 by the floor above.
         torch.add(cs['pa'], s, alpha=pc['qa'], out=deriv).div_(den)
 
     def _evaluate(self, y: torch.Tensor, need_grad: bool, deriv_dtype: Optional[torch.dtype] = 0,
-                  scratch_value: bool = False):
+                  scratch_value: Union[bool, str] = False):
         """(g(y), g'(y) or None) without autograd.
 
         On CPU the flat tensor is processed in blocks of :data:`CPU_BLOCK`
@@ -452,18 +455,23 @@ class PiecewiseG:
             y (Tensor): Input of any shape.
             need_grad (bool): Also compute g'.
             deriv_dtype: dtype of g' (0: y's dtype, None: the working dtype).
-            scratch_value (bool): Write g into a reusable work buffer (valid
-                until the next such evaluation of that size; float32/64
-                input only). Saves an allocation when g is consumed at once.
+            scratch_value (bool or str): Write g (and g') into reusable work
+                buffers (valid until the next evaluation of that size with the
+                same tag; a str picks a tag, True means 'value'; float32/64
+                input only). Saves allocations when both are consumed at once.
         """
         out_dtype = y.dtype
         work = torch.float64 if y.dtype == torch.float64 else torch.float32
         shape = y.shape
         flat = y.detach().to(work).reshape(-1)
         n, dev = flat.numel(), flat.device
-        value = (_SCRATCH.get(n, work, dev, 1, tag='value')[0] if scratch_value else
-                 torch.empty(n, dtype=work, device=dev))
-        deriv = torch.empty(n, dtype=work, device=dev) if need_grad else None
+        if scratch_value:
+            tag = scratch_value if isinstance(scratch_value, str) else 'value'
+            value = _SCRATCH.get(n, work, dev, 1, tag=tag)[0]
+            deriv = _SCRATCH.get(n, work, dev, 1, tag=tag + "'")[0] if need_grad else None
+        else:
+            value = torch.empty(n, dtype=work, device=dev)
+            deriv = torch.empty(n, dtype=work, device=dev) if need_grad else None
         block = min(n, CPU_BLOCK) if dev.type == 'cpu' else n
         work_bufs = _SCRATCH.get(max(block, 1), work, dev, 4)
         for start in range(0, n, max(block, 1)):

@@ -34,13 +34,14 @@ weight ``w`` on every count. Boundaries follow the evaluation metric
 ignored label is no class (so the labelled pixel next to it is a ground-truth
 boundary) while the prediction at an ignored pixel is kept.
 """
-from typing import Callable, Dict, Optional, Sequence, Tuple
+from typing import Callable, Dict, Optional, Sequence, Tuple, Union
 
 import torch
 from torch.autograd.function import once_differentiable
 
-from .boundary import boundary_band, class_boundaries, dilate, erode
-from .parameterization import METRIC_NUM_G, PiecewiseG, check_target_metric
+from .boundary import (boundary_band, dilate_at, erode, erode_backward, label_edges,
+                       or_dilate_bits, window_argmax)
+from .parameterization import CPU_BLOCK, METRIC_NUM_G, PiecewiseG, check_target_metric
 
 __all__ = [
     'soft_and', 'soft_or', 'soft_xor', 'relaxed_metric', 'relaxed_miou', 'relaxed_fwiou',
@@ -143,66 +144,130 @@ class _Stats:
 
 
 class _SoftConfusion(torch.autograd.Function):
-    """Per (image, class) soft intersection and union, with a fused backward.
+    """Per (image, class) soft intersection and union, optionally from logits.
 
     inter[n, c] = Σ_{label=c} w·g_and(ỹ_c),
-    union[n, c] = Σ w·g_or(ỹ_c) − Σ_{label=c} w·g_or(ỹ_c) + Σ_{label=c} w.
-    The full (N, C, H, W) tensor is touched by one g evaluation and the
-    gradient's two multiplies; the autograd graph of the same expression
-    would add a gather/scatter, an einsum backward and three more full-size
-    temporaries (SPEC's formula unchanged, only the bookkeeping).
+    union[n, c] = Σ w·g_or(ỹ_c) − Σ_{label=c} w·g_or(ỹ_c) + Σ_{label=c} w,
+    with ỹ = softmax(scores) when ``from_logits`` else ỹ = scores.
 
-    ``classes`` (optional) restricts the full g pass to those channels: a
-    class absent from the labels has inter = 0, so its IoU/Dice is 0 with
-    zero gradient whatever its union, which is then left at 0.
+    The (N, C, H·W) tensor is walked in cache-sized blocks of pixels with
+    all classes (one block per image on GPUs): the g_or pass, its weighted
+    sum and g_or'·w happen while the block is in cache, and the backward
+    applies the union weights and the softmax Jacobian
+    ``p ⊙ (∂ − Σ_c p_c ∂_c)`` the same way. Only ỹ and g_or'·w are kept for
+    the backward; the autograd graph of the same expression streams the full
+    tensor through memory about ten times (SPEC's formula unchanged, only the
+    bookkeeping).
+
+    ``classes`` (optional) restricts the g pass to those channels: a class
+    absent from the labels has inter = 0, so its IoU/Dice is 0 with zero
+    gradient whatever its union, which is then left at 0.
     """
 
     @staticmethod
-    def forward(ctx, probs, label, w, g_and, g_or, per_class, classes):
+    def forward(ctx, scores, label, w, g_and, g_or, per_class, classes, from_logits):
         need = ctx.needs_input_grad[0]
-        n, c = probs.shape[:2]
-        idx = label[:, None]
-        p_gt = probs.gather(1, idx)[:, 0]
+        n, c = scores.shape[:2]
+        z = scores.contiguous().view(n, c, -1)
+        hw = z.shape[2]
+        lab, wf = label.reshape(n, 1, hw), w.reshape(n, hw)
+        nc = c if classes is None else classes.numel()
+        # One full softmax: its kernel vectorizes over the pixels, a block's
+        # softmax over the strided class rows would copy them first.
+        probs = torch.softmax(z, 1) if from_logits else z
+        p_gt = z.new_empty(n, 1, hw)
+        or_sum = z.new_zeros(n, nc)
+        # g_or'·w block after block, each tile contiguous, read back in the
+        # same order by the backward.
+        der_w = z.new_empty(n * nc * hw) if need else None
+        at = 0
+        for im, px in _blocks(n, c, hw, z.device):
+            pb = probs[im, :, px]
+            torch.gather(pb, 1, lab[im, :, px], out=p_gt[im, :, px])
+            sel = pb if classes is None else pb.index_select(1, classes)
+            val, der = _eval_g(g_or, sel, need, scratch=True)
+            _add_weighted_sums(or_sum[im], val, wf[im, px])
+            if need:
+                tile = der_w[at:at + der.numel()].view(der.shape)
+                torch.mul(der, wf[im, None, px], out=tile)
+                at += der.numel()
+        p_gt = p_gt.view_as(label)
         a_val, a_der = _eval_g(g_and, p_gt, need)
         o_gt_val, o_gt_der = _eval_g(g_or, p_gt, need)
-        sel = probs if classes is None else probs.index_select(1, classes)
-        o_val, o_der = _eval_g(g_or, sel, need, scratch=classes is None)
-        if o_val.data_ptr() != probs.data_ptr():  # ours (not an identity g's input)
-            or_sum = o_val.mul_(w[:, None]).sum((2, 3))
-        else:
-            or_sum = torch.einsum('nchw,nhw->nc', o_val, w)
         if classes is not None:
             or_sum = or_sum.new_zeros(n, c).index_copy_(1, classes, or_sum)
         inter = per_class(a_val * w)
         union = or_sum - per_class(o_gt_val * w) + per_class(w)
         if need:
-            ctx.save_for_backward(idx, w, o_der, a_der, o_gt_der, classes)
-            ctx.num_classes = c
+            ctx.save_for_backward(lab, w, probs if from_logits else None, der_w, a_der,
+                                  o_gt_der, classes)
+            ctx.from_logits, ctx.shape = from_logits, scores.shape
         return inter, union
 
     @staticmethod
     @once_differentiable
     def backward(ctx, g_inter, g_union):
-        idx, w, o_der, a_der, o_gt_der, classes = ctx.saved_tensors
-        n, c = o_der.shape[0], ctx.num_classes
-        g_inter = o_der.new_zeros(n, c) if g_inter is None else g_inter
-        g_union = o_der.new_zeros(n, c) if g_union is None else g_union
+        lab, w, probs, der_w, a_der, o_gt_der, classes = ctx.saved_tensors
+        n, c = ctx.shape[:2]
+        hw = lab.shape[2]
+        nc = c if classes is None else classes.numel()
+        g_inter = der_w.new_zeros(n, c) if g_inter is None else g_inter
+        g_union = der_w.new_zeros(n, c) if g_union is None else g_union
         g_sel = g_union if classes is None else g_union.index_select(1, classes)
-        grad = torch.mul(o_der, w[:, None]).mul_(g_sel[:, :, None, None])
-        if classes is not None:
-            grad = grad.new_zeros(n, c, *grad.shape[2:]).index_copy_(1, classes, grad)
         # The ground-truth class: + AND term, − the OR term counted above.
-        at_gt = (g_inter.gather(1, idx.flatten(1)).view_as(a_der) * a_der -
-                 g_union.gather(1, idx.flatten(1)).view_as(a_der) * o_gt_der) * w
-        grad.scatter_add_(1, idx, at_gt[:, None])
-        return grad, None, None, None, None, None, None
+        lab2 = lab.view(n, hw)
+        at_gt = ((g_inter.gather(1, lab2) * a_der.view(n, hw) -
+                  g_union.gather(1, lab2) * o_gt_der.view(n, hw)) * w.view(n, hw))[:, None]
+        grad = der_w.new_empty(n, c, hw)
+        at = 0
+        for im, px in _blocks(n, c, hw, der_w.device):
+            gb = grad[im, :, px]
+            size = gb.shape[0] * nc * gb.shape[2]
+            tile = der_w[at:at + size].view(gb.shape[0], nc, gb.shape[2])
+            at += size
+            if classes is None:
+                torch.mul(tile, g_sel[im, :, None], out=gb)
+            else:
+                gb.zero_().index_copy_(1, classes, tile * g_sel[im, :, None])
+            gb.scatter_add_(1, lab[im, :, px], at_gt[im, :, px])
+            if ctx.from_logits:  # softmax Jacobian: p ⊙ (∂ − Σ_c p_c ∂_c)
+                pb = probs[im, :, px]
+                gb.sub_((pb * gb).sum(1, keepdim=True)).mul_(pb)
+        return (grad.view(ctx.shape), None, None, None, None, None, None, None)
 
 
-def _eval_g(g: GFn, y: torch.Tensor, need_grad: bool, scratch: bool = False):
+def _blocks(n: int, c: int, hw: int, device: torch.device):
+    """(image slice, pixel slice) blocks of about CPU_BLOCK elements, all classes.
+
+    Small images are grouped (several whole images per block), large ones
+    cut into pixel chunks; on GPUs one block holds the whole batch.
+    """
+    if device.type != 'cpu':
+        yield slice(0, n), slice(0, hw)
+        return
+    per_image = c * hw
+    if per_image <= CPU_BLOCK:
+        step = max(1, CPU_BLOCK // per_image)
+        for i in range(0, n, step):
+            yield slice(i, min(i + step, n)), slice(0, hw)
+        return
+    step = max(1, CPU_BLOCK // c)
+    for i in range(n):
+        for start in range(0, hw, step):
+            yield slice(i, i + 1), slice(start, min(start + step, hw))
+
+
+def _add_weighted_sums(acc: torch.Tensor, values: torch.Tensor, w: torch.Tensor) -> None:
+    """acc (m, C) += Σ_pixels values (m, C, P) · w (m, P)."""
+    acc.unsqueeze(-1).baddbmm_(values, w.unsqueeze(-1))
+
+
+def _eval_g(g: GFn, y: torch.Tensor, need_grad: bool, scratch: Union[bool, str] = False):
     """(g(y), g'(y)) for a :class:`PiecewiseG`; plain callables via autograd."""
     if isinstance(g, PiecewiseG):
         return g._evaluate(y, need_grad, deriv_dtype=None,
-                           scratch_value=scratch and y.dtype in (torch.float32, torch.float64))
+                           scratch_value=scratch if y.dtype in (torch.float32, torch.float64)
+                           else False)
     with torch.enable_grad():
         yy = y.detach().requires_grad_(need_grad)
         val = g(yy)
@@ -210,23 +275,33 @@ def _eval_g(g: GFn, y: torch.Tensor, need_grad: bool, scratch: bool = False):
     return val.detach(), der
 
 
-def _inter_union(probs: torch.Tensor, st: _Stats, g_and: GFn, g_or: GFn,
-                 w: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _inter_union(scores: torch.Tensor, st: _Stats, g_and: GFn, g_or: GFn, w: torch.Tensor,
+                 from_logits: bool = False
+                 ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Soft intersection, union and ground-truth count per (image, class).
 
-    The union is exact for the classes in the labels; others get 0 (see
+    ``scores`` are probabilities, or logits when ``from_logits``. The union
+    is exact for the classes in the labels; others get 0 (see
     :class:`_SoftConfusion`), which no IoU/Dice value or gradient can see.
     """
     count = st.gt_count(w)
     classes = _present_classes(count.sum(0) > 0)
-    inter, union = _SoftConfusion.apply(probs, st.label, w.detach(), g_and, g_or, st.per_class,
-                                        classes)
+    inter, union = _SoftConfusion.apply(scores, st.label, w.detach(), g_and, g_or, st.per_class,
+                                        classes, from_logits)
     return inter, union, count
 
 
+def _as_probs(scores: torch.Tensor, from_logits: bool) -> torch.Tensor:
+    return torch.softmax(scores, 1) if from_logits else scores
+
+
 def _present_classes(present: torch.Tensor) -> Optional[torch.Tensor]:
-    """Indices of the present classes, or None when all are (nothing to skip)."""
-    if bool(present.all()):
+    """Indices of the present classes, or None to compute all of them.
+
+    Skipping a class saves its g pass but costs a gather and a scatter of
+    the others; it pays once a quarter of the classes are absent.
+    """
+    if 4 * int(present.sum()) > 3 * present.numel():
         return None
     return present.nonzero().flatten()
 
@@ -256,25 +331,26 @@ def _finish(value: torch.Tensor, st: _Stats) -> torch.Tensor:
 # --------------------------------------------------------------------------
 # Metrics. Common signature:
 #   (probs, label, gs, ignore_index=255, weight=None, class_reduction='all',
-#    eps=1e-6, **metric options) -> 0-d tensor
-# probs: softmax probabilities (N, C, H, W); label: (N, H, W) integer.
+#    eps=1e-6, **metric options, from_logits=False) -> 0-d tensor
+# probs: softmax probabilities (N, C, H, W), or logits with from_logits;
+# label: (N, H, W) integer.
 # gs: the metric's g functions in layout order.
 # --------------------------------------------------------------------------
 def relaxed_miou(probs, label, gs, ignore_index=255, weight=None, class_reduction='all',
-                 eps=1e-6) -> torch.Tensor:
+                 eps=1e-6, from_logits=False) -> torch.Tensor:
     """Relaxed mIoU: mean_c Σ AND(ỹ_c, y_c) / Σ OR(ỹ_c, y_c). gs = (g_and, g_or)."""
     st = _Stats(probs, label, ignore_index, weight)
-    inter, union, _ = _inter_union(probs, st, gs[0], gs[1], st.w)
+    inter, union, _ = _inter_union(probs, st, gs[0], gs[1], st.w, from_logits)
     iou = inter.sum(0) / (union.sum(0) + eps)
     hard = st.hard_union(probs, st.w).sum(0) if class_reduction == 'present' else None
     return _finish(_reduce(iou, hard, class_reduction), st)
 
 
 def relaxed_mdice(probs, label, gs, ignore_index=255, weight=None, class_reduction='all',
-                  eps=1e-6) -> torch.Tensor:
+                  eps=1e-6, from_logits=False) -> torch.Tensor:
     """Relaxed mDice: 2·AND / (|ỹ_c| + |y_c|) with |ỹ_c| + |y_c| = AND + OR."""
     st = _Stats(probs, label, ignore_index, weight)
-    inter, union, _ = _inter_union(probs, st, gs[0], gs[1], st.w)
+    inter, union, _ = _inter_union(probs, st, gs[0], gs[1], st.w, from_logits)
     i, u = inter.sum(0), union.sum(0)
     dice = 2 * i / (i + u + eps)
     hard = st.hard_union(probs, st.w).sum(0) if class_reduction == 'present' else None
@@ -282,18 +358,19 @@ def relaxed_mdice(probs, label, gs, ignore_index=255, weight=None, class_reducti
 
 
 def relaxed_fwiou(probs, label, gs, ignore_index=255, weight=None, class_reduction='all',
-                  eps=1e-6) -> torch.Tensor:
+                  eps=1e-6, from_logits=False) -> torch.Tensor:
     """Relaxed FWIoU: Σ_c freq_c·IoU_c, freq from the labels (no class mean)."""
     st = _Stats(probs, label, ignore_index, weight)
-    inter, union, count = _inter_union(probs, st, gs[0], gs[1], st.w)
+    inter, union, count = _inter_union(probs, st, gs[0], gs[1], st.w, from_logits)
     count = count.sum(0)
     iou = inter.sum(0) / (union.sum(0) + eps)
     return _finish((count * iou).sum() / (count.sum() + eps), st)
 
 
 def relaxed_macc(probs, label, gs, ignore_index=255, weight=None, class_reduction='all',
-                 eps=1e-6) -> torch.Tensor:
+                 eps=1e-6, from_logits=False) -> torch.Tensor:
     """Relaxed mAcc: mean_c Σ AND(ỹ_c, y_c) / Σ y_c. gs = (g_and,)."""
+    probs = _as_probs(probs, from_logits)
     st = _Stats(probs, label, ignore_index, weight)
     inter = st.per_class(gs[0](st.at_label(probs)) * st.w).sum(0)
     count = st.gt_count().sum(0)
@@ -301,15 +378,17 @@ def relaxed_macc(probs, label, gs, ignore_index=255, weight=None, class_reductio
 
 
 def relaxed_gacc(probs, label, gs, ignore_index=255, weight=None, class_reduction='all',
-                 eps=1e-6) -> torch.Tensor:
+                 eps=1e-6, from_logits=False) -> torch.Tensor:
     """Relaxed gAcc (MMSeg's aAcc): Σ AND(ỹ, y) / Σ y. gs = (g_and,)."""
+    probs = _as_probs(probs, from_logits)
     st = _Stats(probs, label, ignore_index, weight)
     inter = (gs[0](st.at_label(probs)) * st.w).sum()
     return _finish(inter / (st.w.sum() + eps), st)
 
 
 def relaxed_biou(probs, label, gs, ignore_index=255, weight=None, class_reduction='all',
-                 eps=1e-6, tol=5, drop_bg=False, bg_index=0) -> torch.Tensor:
+                 eps=1e-6, tol=5, drop_bg=False, bg_index=0, from_logits=False
+                 ) -> torch.Tensor:
     """Relaxed BIoU: mIoU restricted to the ground-truth boundary band.
 
     Args:
@@ -320,39 +399,167 @@ def relaxed_biou(probs, label, gs, ignore_index=255, weight=None, class_reductio
     st = _Stats(probs, label, ignore_index, weight)
     band = boundary_band(label, st.c, tol, drop_bg=drop_bg, bg_index=bg_index)
     w = st.w * band.to(st.w.dtype)
-    inter, union, _ = _inter_union(probs, st, gs[0], gs[1], w)
+    inter, union, _ = _inter_union(probs, st, gs[0], gs[1], w, from_logits)
     iou = inter.sum(0) / (union.sum(0) + eps)
     hard = st.hard_union(probs, w).sum(0) if class_reduction == 'present' else None
     return _finish(_reduce(iou, hard, class_reduction), st)
 
 
-class _SoftXor(torch.autograd.Function):
-    """h_OR(a, b) − h_AND(a, b) with four g's, value and gradient in one go.
+def _xor_block(gs: Sequence[GFn], a: torch.Tensor, b: torch.Tensor, e: torch.Tensor,
+               da: Optional[torch.Tensor], db: Optional[torch.Tensor]) -> None:
+    """XOR(a, b) = h_OR − h_AND with four g's on one block, into e (and da, db).
 
     e = g3(a) + g4(b) − g3(a)·g4(b) − g1(a)·g2(b);
     de/da = g3'(a)(1 − g4(b)) − g1'(a) g2(b), de/db = g4'(b)(1 − g3(a)) − g2'(b) g1(a).
-    Keeps two full-size tensors for the backward instead of eight.
     """
+    need = da is not None
+    v1, d1 = _eval_g(gs[0], a, need, scratch='xor_a')
+    v2, d2 = _eval_g(gs[1], b, need, scratch='xor_b')
+    torch.mul(v1, v2, out=e).neg_()
+    if need:
+        torch.mul(d1, v2, out=da).neg_()
+        torch.mul(d2, v1, out=db).neg_()
+    v3, d3 = _eval_g(gs[2], a, need, scratch='xor_a')
+    v4, d4 = _eval_g(gs[3], b, need, scratch='xor_b')
+    if need:
+        da.addcmul_(d3, v4, value=-1).add_(d3)
+        db.addcmul_(d4, v3, value=-1).add_(d4)
+    # g3 + g4 − g3·g4 = g3 + g4·(1 − g3); v3, v4 are ours (scratch) or fresh
+    e.add_(v3).add_(v4 * (1 - v3))
+
+
+class _SoftXor(torch.autograd.Function):
+    """XOR(a, b) with four g's (:func:`_xor_block`), walked in cache-sized
+    blocks on CPU; keeps two full-size tensors for the backward instead of
+    eight."""
 
     @staticmethod
     def forward(ctx, a, b, g1, g2, g3, g4):
         need = ctx.needs_input_grad[0] or ctx.needs_input_grad[1]
-        v1, d1 = _eval_g(g1, a, need)
-        v2, d2 = _eval_g(g2, b, need)
-        v3, d3 = _eval_g(g3, a, need)
-        v4, d4 = _eval_g(g4, b, need)
-        one_m_v4 = torch.neg(v4).add_(1)
+        af, bf = a.reshape(-1), b.reshape(-1)
+        e = torch.empty_like(af)
+        da, db = (torch.empty_like(af), torch.empty_like(bf)) if need else (None, None)
+        step = CPU_BLOCK if a.device.type == 'cpu' else max(1, af.numel())
+        for start in range(0, af.numel(), step):
+            sl = slice(start, start + step)
+            _xor_block((g1, g2, g3, g4), af[sl], bf[sl], e[sl], None if da is None else da[sl],
+                       None if db is None else db[sl])
         if need:
-            da = d3.mul_(one_m_v4).sub_(d1.mul_(v2))
-            db = d4.mul_(torch.neg(v3).add_(1)).sub_(d2.mul_(v1))
-            ctx.save_for_backward(da, db)
-        return one_m_v4.mul_(v3).add_(v4).sub_(v1.mul_(v2))
+            ctx.save_for_backward(da.view_as(a), db.view_as(b))
+        return e.view_as(a)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad):
         da, db = ctx.saved_tensors
         return grad * da, grad * db, None, None, None, None
+
+
+class _BoundaryF1Stats(torch.autograd.Function):
+    """The sums of the relaxed BF1 from ỹ, fused per block.
+
+    With e = BD(ỹ) = XOR(ỹ, erode(ỹ)) (:func:`_xor_block`), per channel:
+    ``n_pred = Σ w·e``, ``match_p = Σ w·near·e`` (near: the dilated GT
+    boundary, as bit maps) and, at the K GT boundary positions ``at``,
+    ``Dil(e)`` (the window maximum, :func:`~.boundary.window_argmax`).
+    Blocks of pixels with all channels stay in cache while e, its two
+    partial derivatives and both sums are formed. The backward walks whole
+    planes: ``(∂n + near·∂p)·w·(de/da, de/db)``, the K sparse recall terms
+    and the erosion's backward, into one full-size gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, a, w, near_bits, at, tol, gs):
+        need = ctx.needs_input_grad[0]
+        a = a.contiguous()
+        n, k = a.shape[:2]
+        hw = a[0, 0].numel()
+        A, B = a.view(n, k, hw), erode(a.detach()).view(n, k, hw)
+        e = torch.empty_like(A)
+        da, db = (torch.empty_like(A), torch.empty_like(B)) if need else (None, None)
+        n_pred, match_p = A.new_zeros(n, k), A.new_zeros(n, k)
+        for im, px in _blocks(n, k, hw, a.device):
+            eb = e[im, :, px]
+            _xor_block(gs, A[im, :, px], B[im, :, px], eb,
+                       None if da is None else da[im, :, px], None if db is None else db[im, :, px])
+            _add_weighted_sums(n_pred[im], eb, w[im, px])
+            near = _bit_rows(near_bits[:, im, px], k, e.dtype).movedim(0, 1)
+            _add_weighted_sums(match_p[im], near.mul_(eb), w[im, px])
+        winner = window_argmax(e.view(a.shape), at, tol)
+        at_max = e.view(-1)[winner]
+        if need:
+            ctx.save_for_backward(a, w, near_bits, winner, da, db)
+        return n_pred.sum(0), match_p.sum(0), at_max
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g_n, g_p, g_at):
+        a, w, near_bits, winner, da, db = ctx.saved_tensors
+        n, k, hw = da.shape
+        g_n = da.new_zeros(k) if g_n is None else g_n
+        g_p = da.new_zeros(k) if g_p is None else g_p
+        grad = torch.empty_like(da)
+        if g_at is not None and winner.numel():  # the K recall terms, by position
+            order = winner.argsort()
+            win = winner[order]
+            sparse = ((g_at * da.view(-1)[winner])[order], (g_at * db.view(-1)[winner])[order])
+        else:
+            win = None
+        # Blocks of whole planes: the erosion's backward mixes neighbouring
+        # pixels of a plane, never planes.
+        step = max(1, CPU_BLOCK // hw) if da.device.type == 'cpu' else k
+        for i in range(n):
+            for c0 in range(0, k, step):
+                c1 = min(c0 + step, k)
+                ga = grad[i, c0:c1]
+                gb = _bit_rows(near_bits[:, i], k, da.dtype, c0, c1)
+                gb.mul_(g_p[c0:c1, None]).add_(g_n[c0:c1, None]).mul_(w[i])
+                torch.mul(gb, da[i, c0:c1], out=ga)
+                gb.mul_(db[i, c0:c1])
+                if win is not None:
+                    start = (i * k + c0) * hw
+                    lo, hi = torch.searchsorted(
+                        win, torch.tensor([start, start + (c1 - c0) * hw], device=win.device)
+                    ).tolist()
+                    if hi > lo:
+                        local = win[lo:hi] - start
+                        ga.view(-1).index_add_(0, local, sparse[0][lo:hi])
+                        gb.view(-1).index_add_(0, local, sparse[1][lo:hi])
+                erode_backward(a[i, c0:c1], gb.view(a[i, c0:c1].shape),
+                               accumulate=ga.view(a[i, c0:c1].shape))
+        return grad.view(a.shape), None, None, None, None, None
+
+
+_BITS = 63  # channels per int64 bit map
+
+
+def _channel_bits(channel_map: torch.Tensor, k: int, tol: int) -> torch.Tensor:
+    """Dilated one-bit-per-channel maps, (G, N, H·W) int64 with G = ⌈k / 63⌉.
+
+    ``channel_map`` (N, H, W) holds a channel in [0, k) or -1 (none); bit j
+    of group g is set within ``tol`` of a pixel of channel 63·g + j.
+    """
+    groups = []
+    for start in range(0, k, _BITS):
+        rel = channel_map - start
+        inside = (rel >= 0) & (rel < min(_BITS, k - start))
+        bits = torch.where(inside, torch.ones_like(rel) << rel.clamp(0, _BITS - 1),
+                           torch.zeros_like(rel))
+        groups.append(or_dilate_bits(bits, tol).flatten(1))
+    return torch.stack(groups)
+
+
+def _bit_rows(bits: torch.Tensor, k: int, dtype: torch.dtype, start: int = 0,
+              stop: Optional[int] = None) -> torch.Tensor:
+    """(G, *S) bit maps -> float 0/1 maps (stop - start, *S) of channels
+    ``start:stop`` (default: all k)."""
+    stop = k if stop is None else stop
+    rows = []
+    for g in range(start // _BITS, (stop - 1) // _BITS + 1):
+        lo, hi = max(start, g * _BITS), min(stop, (g + 1) * _BITS)
+        shifts = torch.arange(lo - g * _BITS, hi - g * _BITS, device=bits.device)
+        rows.append((bits[g][None] >> shifts.view(-1, *[1] * (bits.dim() - 1))) & 1)
+    return (rows[0] if len(rows) == 1 else torch.cat(rows)).to(dtype)
 
 
 def soft_boundary(probs: torch.Tensor, gs: Sequence[GFn]) -> torch.Tensor:
@@ -364,47 +571,74 @@ def soft_boundary(probs: torch.Tensor, gs: Sequence[GFn]) -> torch.Tensor:
 
 
 def relaxed_bf1(probs, label, gs, ignore_index=255, weight=None, class_reduction='all',
-                eps=1e-6, tol=5, drop_bg=False, bg_index=0) -> torch.Tensor:
+                eps=1e-6, tol=5, drop_bg=False, bg_index=0, from_logits=False) -> torch.Tensor:
     """Relaxed BF1: mean_c F1 of soft-boundary precision and recall.
 
     P_c = Σ BD(ỹ_c)·Dil(BD(y_c)) / Σ BD(ỹ_c), R_c = Σ Dil(BD(ỹ_c))·BD(y_c) /
     Σ BD(y_c), averaged over classes with a ground-truth boundary (class
     ``bg_index`` left out when ``drop_bg``). gs = (g1, g2, g3, g4).
     """
+    probs = _as_probs(probs, from_logits)
     st = _Stats(probs, label, ignore_index, weight)
     # As the evaluation metric: boundaries on the full maps (an ignored
     # label is no class; the prediction there is kept), counted at labelled
-    # pixels only.
-    gt_bd = class_boundaries(label, st.c).to(probs.dtype)
-    w = st.w[:, None]
-    present = (gt_bd * w).sum((0, 2, 3)) > 0
+    # pixels only. A GT boundary pixel is in BD(y_c) of its own class c
+    # only, so the GT side is a list of pixels, not C maps.
+    edge = label_edges(label) & st.valid
+    w_edge = st.w * edge.to(st.w.dtype)
+    n_gt_all = st.per_class(w_edge).sum(0)
+    present = n_gt_all > 0
     if drop_bg and 0 <= bg_index < st.c:
         present[bg_index] = False
-    # Classes left out of the mean need no boundary at all: every operator
-    # here works per channel, so only the averaged channels are computed.
-    classes = present.nonzero().flatten()
-    if classes.numel() == 0:  # no class to average: metric 1, graph kept
+    if not bool(present.any()):  # no class to average: metric 1, graph kept
         return probs.sum() * 0 + 1
-    if classes.numel() < st.c:
-        probs, gt_bd = probs.index_select(1, classes), gt_bd.index_select(1, classes)
-    pred_bd = soft_boundary(probs, gs)
-    n_pred = torch.einsum('nchw,nhw->c', pred_bd, st.w)
-    n_gt = (gt_bd * w).sum((0, 2, 3))
-    match_p = torch.einsum('nchw,nchw->c', pred_bd * w, dilate(gt_bd, tol))
-    match_r = torch.einsum('nchw,nchw->c', dilate(pred_bd, tol), gt_bd * w)
+    # Classes left out of the mean need no boundary at all: every operator
+    # here works per channel, so only the averaged channels need computing
+    # (worth a copy once a quarter of them are left out).
+    classes = _present_classes(present)
+    if classes is None:
+        classes = torch.arange(st.c, device=label.device)
+    else:
+        probs = probs.index_select(1, classes)
+        present = present[classes]
+    n, k, h, wd = probs.shape
+    channel = torch.full((st.c,), -1, dtype=torch.long, device=label.device)
+    channel[classes] = torch.arange(k, device=label.device)
+    # Each GT boundary pixel as its channel (-1: none). Recall reads
+    # Dil(BD(ỹ_c)) only at the GT boundary pixels of class c; precision
+    # needs Dil(BD(y_c)), dilated for all channels at once as bits (no
+    # gradient flows into the labels).
+    gt_channel = torch.where(edge, channel[st.label], torch.full_like(st.label, -1))
+    img, row, col = ((gt_channel >= 0) & (w_edge > 0)).nonzero(as_tuple=True)
+    ch = gt_channel[img, row, col]
+    at = ((img * k + ch) * h + row) * wd + col
+    if all(isinstance(g, PiecewiseG) for g in gs):
+        n_pred, match_p, at_max = _BoundaryF1Stats.apply(
+            probs, st.w.detach().flatten(1), _channel_bits(gt_channel, k, tol), at, tol,
+            tuple(gs))
+    else:  # plain callables: the same sums through autograd
+        pred_bd = soft_boundary(probs, gs)
+        near = _bit_rows(_channel_bits(gt_channel, k, tol).flatten(1), k,
+                         pred_bd.dtype).view(k, n, -1).transpose(0, 1)
+        e = pred_bd.flatten(2)
+        n_pred = torch.einsum('nch,nh->c', e, st.w.flatten(1))
+        match_p = torch.einsum('nch,nch->c', e, near * st.w.flatten(1)[:, None])
+        at_max = dilate_at(pred_bd, at, tol)
+    match_r = probs.new_zeros(k).index_add(0, ch, at_max * w_edge[img, row, col])
+    n_gt = n_gt_all[classes]
     p = match_p / (n_pred + eps)
     r = match_r / (n_gt + eps)
-    return _finish((2 * p * r / (p + r + eps)).mean(), st)
+    return _finish((2 * p * r / (p + r + eps))[present].mean(), st)
 
 
 def relaxed_miou_image(probs, label, gs, ignore_index=255, weight=None, class_reduction='all',
-                       eps=1e-6) -> torch.Tensor:
+                       eps=1e-6, from_logits=False) -> torch.Tensor:
     """mIoU^I: per image the mean IoU over its classes, then the mean over images.
 
     'present': classes in the image's labels (SPEC §1); 'all': all classes.
     """
     st = _Stats(probs, label, ignore_index, weight)
-    inter, union, count = _inter_union(probs, st, gs[0], gs[1], st.w)
+    inter, union, count = _inter_union(probs, st, gs[0], gs[1], st.w, from_logits)
     iou = inter / (union + eps)  # (N, C)
     if class_reduction == 'all':
         return _finish(iou.mean(), st)
@@ -414,13 +648,13 @@ def relaxed_miou_image(probs, label, gs, ignore_index=255, weight=None, class_re
 
 
 def relaxed_miou_class(probs, label, gs, ignore_index=255, weight=None, class_reduction='all',
-                       eps=1e-6) -> torch.Tensor:
+                       eps=1e-6, from_logits=False) -> torch.Tensor:
     """mIoU^C: per class the mean IoU over images containing it, then over classes.
 
     'present': images whose labels contain the class (SPEC §1); 'all': all.
     """
     st = _Stats(probs, label, ignore_index, weight)
-    inter, union, count = _inter_union(probs, st, gs[0], gs[1], st.w)
+    inter, union, count = _inter_union(probs, st, gs[0], gs[1], st.w, from_logits)
     iou = inter / (union + eps)
     if class_reduction == 'all':
         return _finish(iou.mean(), st)
@@ -441,7 +675,7 @@ def relaxed_metric(probs: torch.Tensor, label: torch.Tensor, target_metric: str,
                    gs: Optional[Sequence[GFn]] = None, ignore_index: int = 255,
                    weight: Optional[torch.Tensor] = None, class_reduction: str = 'all',
                    eps: float = 1e-6, tol: int = 5, drop_bg: bool = False,
-                   check_inputs: bool = True) -> torch.Tensor:
+                   check_inputs: bool = True, from_logits: bool = False) -> torch.Tensor:
     """The relaxed ``target_metric`` of softmax ``probs`` against hard labels.
 
     Args:
@@ -457,6 +691,9 @@ def relaxed_metric(probs: torch.Tensor, label: torch.Tensor, target_metric: str,
         tol (int): Boundary tolerance for BIoU/BF1.
         drop_bg (bool): Background option for BIoU/BF1.
         check_inputs (bool): Validate shapes and label values.
+        from_logits (bool): ``probs`` holds logits; the softmax is taken
+            here (for the IoU family fused with the g pass, which is faster
+            than a separate ``softmax``).
 
     Returns:
         Tensor: 0-d surrogate metric in [0, 1] (higher is better).
@@ -474,4 +711,5 @@ def relaxed_metric(probs: torch.Tensor, label: torch.Tensor, target_metric: str,
         _check(probs, label, ignore_index, weight)
     kw = dict(tol=tol, drop_bg=drop_bg) if target_metric in _BOUNDARY else {}
     return _FNS[target_metric](probs, label, gs, ignore_index=ignore_index, weight=weight,
-                               class_reduction=class_reduction, eps=eps, **kw)
+                               class_reduction=class_reduction, eps=eps,
+                               from_logits=from_logits, **kw)

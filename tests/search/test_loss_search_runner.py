@@ -117,6 +117,8 @@ def test_resume_after_kill_reruns_nothing_and_matches(reference_search, syntheti
     lines = [json.loads(l) for l in shard.read_text().splitlines() if l.strip()]
     killed_at = len(lines)
     assert 5 <= killed_at < 8, f'kill should land in round 2, ledger had {killed_at} records'
+    before = torch.load(work_dir / 'search_state.pth', weights_only=True)['elapsed_s']
+    assert before > 0  # round 1's wall time is kept with the controller state
     out = subprocess.run(cmd + ['--resume'], cwd=REPO, env=_env(), capture_output=True, text=True,
                          timeout=300)
     assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
@@ -128,6 +130,8 @@ def test_resume_after_kill_reruns_nothing_and_matches(reference_search, syntheti
     with open(work_dir / 'best_loss.json') as f:
         best = json.load(f)
     assert best['theta'] == ref_best['theta'] and best['reward'] == ref_best['reward']
+    # the budget counts the killed session up to its last round, not only the resumed one
+    assert best['budget']['wall_time_s'] > before
 
 
 def test_torchrun_two_processes_matches_single_process(reference_search, synthetic_root, tmp_path):

@@ -167,7 +167,8 @@ def test_identity_is_soft_jaccard_and_bf1_is_literal():
 # ------------------------------------------------------------------ gradients
 @pytest.mark.parametrize('metric', METRICS)
 @pytest.mark.parametrize('params', ['identity', 'published'])
-def test_gradcheck(metric, params):
+@pytest.mark.parametrize('from_logits', [False, True])
+def test_gradcheck(metric, params, from_logits):
     """Full (not fast-mode) gradcheck in float64 on a small batch with ignore."""
     gen = torch.Generator().manual_seed(7)
     label = torch.randint(0, 3, (2, 5, 5), generator=gen)
@@ -181,7 +182,8 @@ def test_gradcheck(metric, params):
     logits = torch.randn(2, 3, 5, 5, generator=gen, dtype=torch.float64, requires_grad=True)
 
     def fn(z):
-        return relaxed_metric(torch.softmax(z, 1), label, metric, gs, tol=1, drop_bg=True,
+        return relaxed_metric(z if from_logits else torch.softmax(z, 1), label, metric, gs,
+                              tol=1, drop_bg=True, from_logits=from_logits,
                               class_reduction='all' if params == 'identity' else 'present')
 
     assert torch.autograd.gradcheck(fn, (logits, ))
@@ -239,3 +241,62 @@ def test_absent_classes_skipped_exactly(metric):
         assert value.item() == pytest.approx(ref.item(), abs=1e-10)
     assert torch.autograd.gradcheck(
         lambda z: relaxed_metric(torch.softmax(z, 1), label, metric, gs, tol=1), (logits, ))
+
+
+# ------------------------------------------------------------------ fused paths
+def _grad_pair(metric, gs, logits, label, weight, **kw):
+    """(value, grad) through softmax + probs, and through from_logits."""
+    out = []
+    for from_logits in (False, True):
+        z = logits.clone().requires_grad_()
+        value = relaxed_metric(z if from_logits else torch.softmax(z, 1), label, metric, gs,
+                               weight=weight, from_logits=from_logits, **kw)
+        value.backward()
+        out.append((value.detach(), z.grad))
+    return out
+
+
+@pytest.mark.parametrize('metric', METRICS)
+@pytest.mark.parametrize('class_reduction', ['all', 'present'])
+def test_from_logits_equals_softmax_then_probs(metric, class_reduction, monkeypatch):
+    """The softmax fused into the blocked passes changes nothing, with many
+    blocks, ignored pixels, pixel weights and a class absent from the labels."""
+    from mmseg_autoloss.surrogates import relaxed_metrics
+    gen = torch.Generator().manual_seed(21)
+    pred, label = make_batch(21, h=24, w=20)
+    label[label == 3] = 1  # class 3 absent: the restricted g pass
+    p = PRESETS[PUBLISHED[metric]]
+    gs = build_g_functions(METRIC_NUM_G[metric], p['num_pieces'],
+                           control_points=p['control_points'])
+    logits = 2 * torch.randn(2, C, 24, 20, generator=gen, dtype=torch.float64)
+    weight = torch.rand(2, 24, 20, generator=gen, dtype=torch.float64)
+    kw = dict(tol=2, class_reduction=class_reduction)
+    (v0, g0), (v1, g1) = _grad_pair(metric, gs, logits, label, weight, **kw)
+    assert v0.item() == pytest.approx(v1.item(), abs=1e-12)
+    torch.testing.assert_close(g0, g1, rtol=1e-9, atol=1e-12)
+    # tiny blocks: every block boundary inside an image and across images
+    monkeypatch.setattr(relaxed_metrics, 'CPU_BLOCK', 37)
+    (v2, g2), (v3, g3) = _grad_pair(metric, gs, logits, label, weight, **kw)
+    for v, g in ((v2, g2), (v3, g3)):
+        assert v.item() == pytest.approx(v0.item(), abs=1e-12)
+        torch.testing.assert_close(g, g0, rtol=1e-9, atol=1e-12)
+
+
+def test_bf1_fused_sums_equal_autograd_formula():
+    """BF1's fused statistics (PiecewiseG) against the same g's as plain
+    callables, which take the element-wise autograd route."""
+    gen = torch.Generator().manual_seed(4)
+    _, label = make_batch(4, h=20, w=20)
+    p = PRESETS['voc_bf1']
+    gs = build_g_functions(4, 1, control_points=p['control_points'])
+    plain = [lambda y, g=g: g(y) for g in gs]
+    logits = torch.randn(2, C, 20, 20, generator=gen, dtype=torch.float64)
+    weight = torch.rand(2, 20, 20, generator=gen, dtype=torch.float64)
+    results = []
+    for fns in (gs, plain):
+        z = logits.clone().requires_grad_()
+        value = relaxed_metric(z, label, 'BF1', fns, weight=weight, tol=3, from_logits=True)
+        value.backward()
+        results.append((value.item(), z.grad))
+    assert results[0][0] == pytest.approx(results[1][0], abs=1e-12)
+    torch.testing.assert_close(results[0][1], results[1][1], rtol=1e-9, atol=1e-12)
