@@ -144,7 +144,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    f'{DEFAULT_SEARCHED}, --full: {DEFAULT_SEARCHED_FULL})')
     p.add_argument('--search-note', default='',
                    help='a sentence added to the report after the search budget (e.g. how a '
-                   'resumed search was run: best_loss.json records only its last session)')
+                   'resumed search was run)')
     p.add_argument('--run-search', action='store_true',
                    help='run the search first when --searched does not exist')
     p.add_argument('--search-budget', type=int, nargs=3, default=None,

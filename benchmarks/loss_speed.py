@@ -4,8 +4,9 @@ Every loss gets the same logits (N, C, H, W) and labels (synthetic label maps
 with void regions, ``ignore_index`` 255), as MMSeg's decode head calls it;
 AutoSegLoss uses the authors' preset where one exists (Bézier, n = 2; BF1
 n = 1), else the identity θ (same cost). Time is forward + backward, best of
-``--repeats`` after one warm-up, the losses timed round-robin (CPU:
-process time of the single-threaded run; CUDA: synchronized wall time); memory is the peak extra memory of one
+``--repeats``, the losses timed round-robin, each timed call right after an
+untimed one of the same loss (CPU: process time of the single-threaded run;
+CUDA: synchronized wall time); memory is the peak extra memory of one
 forward + backward (CUDA: ``max_memory_allocated``; CPU: growth of the
 resident set's high-water mark, reset through ``/proc/self/clear_refs``).
 Ratios are to CrossEntropyLoss on the same inputs.
@@ -73,6 +74,20 @@ def _rss_kib(field: str) -> Optional[int]:
     return None
 
 
+def _keep_heap() -> bool:
+    """Stop glibc from handing freed heap memory back to the OS (this process).
+
+    Otherwise whichever loss runs after a large free pays the first-touch
+    page faults of re-growing the heap (very expensive in a VM), and the
+    ratios measure allocator history rather than the losses. Tensors above
+    glibc's mmap threshold (32 MiB) are still fresh memory on every call.
+    """
+    try:
+        return bool(ctypes.CDLL('libc.so.6').mallopt(-1, 1 << 30))  # M_TRIM_THRESHOLD
+    except (OSError, AttributeError):
+        return False
+
+
 def _reset_cpu_peak() -> Optional[int]:
     """Return freed heap to the OS and reset the RSS high-water mark."""
     try:
@@ -129,8 +144,12 @@ def bench(size: Tuple[int, int, int, int], device: str, repeats: int) -> List[Di
     best = {name: float('inf') for name, _ in losses}
     # Round-robin: a drift in the machine's speed (other tenants, memory
     # reclaim) hits every loss alike instead of whichever ran at that time.
+    # An untimed call right before each timed one gives every loss its own
+    # steady state of the allocator (a loss timed right after Lovász would
+    # pay for re-faulting the memory Lovász handed back).
     for _ in range(repeats):
         for name, loss in losses:
+            run_once(loss, logits, label)
             best[name] = min(best[name], time_once(loss, logits, label, device))
     rows = [dict(name=name, time=best[name], mem=peak_memory(loss, logits, label, device))
             for name, loss in losses]
@@ -173,6 +192,7 @@ def main() -> None:
     parser.add_argument('--out', default=OUT)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    kept = _keep_heap()
     devices = ['cpu'] if args.device == 'cpu' else ['cuda'] if args.device == 'cuda' else (
         ['cpu', 'cuda'] if torch.cuda.is_available() else ['cpu'])
     sizes = [parse_size(s) for s in args.sizes]
@@ -185,11 +205,12 @@ def main() -> None:
     gpu = torch.cuda.get_device_name(0) if 'cuda' in devices else None
     note = (f'torch {torch.__version__}, {args.threads} CPU thread(s), '
             f'{platform.processor() or platform.machine()}'
-            f'{", " + gpu if gpu else ""}; best of {args.repeats} run(s) after a warm-up, '
-            'the losses timed round-robin (CPU: process time; CUDA: synchronized wall '
-            'time). '
+            f'{", " + gpu if gpu else ""}; best of {args.repeats} run(s), '
+            'the losses timed round-robin, each right after an untimed run of itself (CPU: '
+            'process time; CUDA: synchronized wall time). '
             'Targets (issue): mIoU/FWIoU/mAcc/gAcc <= 2x CE time, BIoU/BF1 <= 4x. '
-            'CPU memory is the resident-set high-water mark growth (approximate).')
+            'CPU memory is the resident-set high-water mark growth (approximate).'
+            + (' glibc heap trimming off in this process (see _keep_heap).' if kept else ''))
     os.makedirs(osp.dirname(args.out), exist_ok=True)
     with open(args.out, 'w') as f:
         f.write('# AutoSegLoss speed and memory vs MMSeg losses\n\n' + '\n\n'.join(tables) +

@@ -4,7 +4,8 @@ Plain torch, no mmseg import. Conventions (SPEC §1):
 
 - BD(m) = m XOR MinPool3x3(m): mask pixels with a 3×3 neighbour outside the
   mask; the image border is not a boundary (outside counts as inside).
-- Dil_tol(m) = MaxPool of size 2·tol+1, stride 1 (square window).
+- Dil_tol(m) = MaxPool of size 2·tol+1, stride 1 (square window); read at a
+  few pixels only with :func:`dilate_at`.
 
 The same functions serve hard {0, 1} masks (metrics) and soft masks in
 [0, 1] (surrogates), so the two can never disagree.
@@ -15,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-__all__ = ['erode', 'erode_backward', 'dilate', 'dilate_at', 'window_argmax', 'or_dilate_bits', 'hard_boundary', 'label_edges',
-           'class_boundaries', 'boundary_band']
+__all__ = ['erode', 'erode_backward', 'dilate', 'dilate_at', 'window_argmax', 'or_dilate_bits',
+           'hard_boundary', 'label_edges', 'class_boundaries', 'boundary_band']
 
 
 def _as_4d(x: torch.Tensor):
@@ -339,4 +340,5 @@ def boundary_band(label: torch.Tensor, num_classes: int, tol: int,
     src = label_edges(label) & (label >= 0) & (label < num_classes)
     if drop_bg:
         src &= label != bg_index
-    return dilate(src.float(), tol) > 0
+    # OR-pooling bytes is ~10x cheaper than max-pooling floats, same mask
+    return or_dilate_bits(src.to(torch.uint8), tol) > 0
