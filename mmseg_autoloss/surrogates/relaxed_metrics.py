@@ -696,7 +696,8 @@ def relaxed_metric(probs: torch.Tensor, label: torch.Tensor, target_metric: str,
             than a separate ``softmax``).
 
     Returns:
-        Tensor: 0-d surrogate metric in [0, 1] (higher is better).
+        Tensor: 0-d surrogate metric in [0, 1] (higher is better), float32
+        for half-precision input (computed in float32).
     """
     check_target_metric(target_metric)
     if class_reduction not in CLASS_REDUCTIONS:
@@ -709,6 +710,12 @@ def relaxed_metric(probs: torch.Tensor, label: torch.Tensor, target_metric: str,
         raise ValueError(f'{target_metric} needs {k} g function(s), got {len(gs)}')
     if check_inputs:
         _check(probs, label, ignore_index, weight)
+    if probs.dtype in (torch.float16, torch.bfloat16):
+        # half precision would lose the small counts and the g inversion;
+        # the gradient flows back through the cast
+        probs = probs.float()
+    if weight is not None and weight.dtype != probs.dtype:
+        weight = weight.to(probs.dtype)
     kw = dict(tol=tol, drop_bg=drop_bg) if target_metric in _BOUNDARY else {}
     return _FNS[target_metric](probs, label, gs, ignore_index=ignore_index, weight=weight,
                                class_reduction=class_reduction, eps=eps,

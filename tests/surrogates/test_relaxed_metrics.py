@@ -300,3 +300,19 @@ def test_bf1_fused_sums_equal_autograd_formula():
         results.append((value.item(), z.grad))
     assert results[0][0] == pytest.approx(results[1][0], abs=1e-12)
     torch.testing.assert_close(results[0][1], results[1][1], rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize('metric', METRICS)
+def test_half_precision_input_is_computed_in_float32(metric, dtype):
+    gen = torch.Generator().manual_seed(8)
+    _, label = make_batch(8)
+    p = PRESETS[PUBLISHED[metric]]
+    gs = build_g_functions(METRIC_NUM_G[metric], p['num_pieces'],
+                           control_points=p['control_points'])
+    logits = torch.randn(2, C, 16, 16, generator=gen).to(dtype).requires_grad_()
+    value = relaxed_metric(logits, label, metric, gs, tol=2, from_logits=True)
+    value.backward()
+    ref = relaxed_metric(logits.detach().float(), label, metric, gs, tol=2, from_logits=True)
+    assert value.dtype == torch.float32 and value.item() == pytest.approx(ref.item(), abs=1e-6)
+    assert logits.grad.dtype == dtype and bool(torch.isfinite(logits.grad).all())
