@@ -5,10 +5,11 @@ with void regions, ``ignore_index`` 255), as MMSeg's decode head calls it;
 AutoSegLoss uses the authors' preset where one exists (Bézier, n = 2; BF1
 n = 1), else the identity θ (same cost). Time is forward + backward, best of
 ``--repeats``, the losses timed round-robin, each timed call right after an
-untimed one of the same loss (CPU: process time of the single-threaded run;
-CUDA: synchronized wall time); memory is the peak extra memory of one
-forward + backward (CUDA: ``max_memory_allocated``; CPU: growth of the
-resident set's high-water mark, reset through ``/proc/self/clear_refs``).
+untimed one of the same loss (CPU: user CPU time of the single-threaded run;
+CUDA: synchronized wall time); memory is the peak
+extra memory of one forward + backward (CUDA: ``max_memory_allocated``; CPU:
+growth of the resident set's high-water mark, reset through
+``/proc/self/clear_refs``).
 Ratios are to CrossEntropyLoss on the same inputs.
 
     python benchmarks/loss_speed.py                        # both sizes, CPU (+ GPU if any)
@@ -19,6 +20,7 @@ import ctypes
 import os
 import os.path as osp
 import platform
+import resource
 import time
 from typing import Dict, List, Optional, Tuple
 
@@ -75,15 +77,17 @@ def _rss_kib(field: str) -> Optional[int]:
 
 
 def _keep_heap() -> bool:
-    """Stop glibc from handing freed heap memory back to the OS (this process).
+    """A steady glibc heap in this process: blocks below 32 MiB come from the
+    heap and freed memory is kept (fixed mmap and trim thresholds).
 
-    Otherwise whichever loss runs after a large free pays the first-touch
-    page faults of re-growing the heap (very expensive in a VM), and the
+    With the default dynamic thresholds, whichever loss runs after a large
+    free pays the first-touch page faults of re-growing the heap, and the
     ratios measure allocator history rather than the losses. Tensors above
-    glibc's mmap threshold (32 MiB) are still fresh memory on every call.
+    32 MiB (glibc's largest mmap threshold) are fresh memory on every call.
     """
     try:
-        return bool(ctypes.CDLL('libc.so.6').mallopt(-1, 1 << 30))  # M_TRIM_THRESHOLD
+        libc = ctypes.CDLL('libc.so.6')
+        return bool(libc.mallopt(-3, 32 << 20) and libc.mallopt(-1, 1 << 30))
     except (OSError, AttributeError):
         return False
 
@@ -109,16 +113,20 @@ def time_once(loss: torch.nn.Module, logits: torch.Tensor, label: torch.Tensor,
               device: str) -> float:
     """Seconds of one forward+backward.
 
-    CPU: process time (user + system, page faults included) is what one
-    single-threaded run costs, and it does not count the time other
-    processes on a shared machine hold the core. CUDA: synchronized wall.
+    CPU: user CPU time of this single-threaded process. It counts neither
+    the time other processes on a shared machine hold the core nor the
+    kernel's page-fault handling, whose cost per fault varies severalfold
+    over time in this VM. CUDA: synchronized wall time.
     """
-    clock = time.perf_counter if device.startswith('cuda') else time.process_time
-    _sync(device)
-    start = clock()
+    if device.startswith('cuda'):
+        _sync(device)
+        start = time.perf_counter()
+        run_once(loss, logits, label)
+        _sync(device)
+        return time.perf_counter() - start
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_utime
     run_once(loss, logits, label)
-    _sync(device)
-    return clock() - start
+    return resource.getrusage(resource.RUSAGE_SELF).ru_utime - before
 
 
 def peak_memory(loss: torch.nn.Module, logits: torch.Tensor, label: torch.Tensor,
@@ -162,15 +170,16 @@ def bench(size: Tuple[int, int, int, int], device: str, repeats: int) -> List[Di
 
 def fmt_table(size, device: str, rows: List[Dict]) -> str:
     lines = [f'**{device}, logits {"x".join(map(str, size))}**', '',
-             '| loss | fwd+bwd ms | x CE | peak MiB | x CE | target |', '|---|---|---|---|---|---|']
+             '| loss | fwd+bwd ms | x CE | target | peak MiB | x CE |',
+             '|---|---|---|---|---|---|']
     for r in rows:
         metric = r['name'].split(' ')[-1] if r['name'].startswith('AutoSegLoss') else None
         target = f'<= {TARGET[metric]:.0f}x' if metric in ('mIoU', 'FWIoU', 'mAcc', 'gAcc',
                                                           'BIoU', 'BF1') else ''
         mem = f'{r["mem"]:.0f}' if r['mem'] is not None else 'n/a'
         mem_ratio = f'{r["mem_ratio"]:.2f}x' if r['mem_ratio'] is not None else 'n/a'
-        lines.append(f'| {r["name"]} | {r["time"] * 1e3:.1f} | {r["ratio"]:.2f}x | {mem} '
-                     f'| {mem_ratio} | {target} |')
+        lines.append(f'| {r["name"]} | {r["time"] * 1e3:.1f} | {r["ratio"]:.2f}x | {target} '
+                     f'| {mem} | {mem_ratio} |')
     return '\n'.join(lines)
 
 
@@ -207,10 +216,11 @@ def main() -> None:
             f'{platform.processor() or platform.machine()}'
             f'{", " + gpu if gpu else ""}; best of {args.repeats} run(s), '
             'the losses timed round-robin, each right after an untimed run of itself (CPU: '
-            'process time; CUDA: synchronized wall time). '
+            'user CPU time; CUDA: synchronized wall time). '
             'Targets (issue): mIoU/FWIoU/mAcc/gAcc <= 2x CE time, BIoU/BF1 <= 4x. '
             'CPU memory is the resident-set high-water mark growth (approximate).'
-            + (' glibc heap trimming off in this process (see _keep_heap).' if kept else ''))
+            + (' Steady glibc heap in this process (fixed mmap/trim thresholds, see '
+               '_keep_heap).' if kept else ''))
     os.makedirs(osp.dirname(args.out), exist_ok=True)
     with open(args.out, 'w') as f:
         f.write('# AutoSegLoss speed and memory vs MMSeg losses\n\n' + '\n\n'.join(tables) +
