@@ -6,10 +6,9 @@ AutoSegLoss uses the authors' preset where one exists (Bézier, n = 2; BF1
 n = 1), else the identity θ (same cost). Time is forward + backward, best of
 ``--repeats``, the losses timed round-robin, each timed call right after an
 untimed one of the same loss (CPU: user CPU time of the single-threaded run;
-CUDA: synchronized wall time); memory is the peak
-extra memory of one forward + backward (CUDA: ``max_memory_allocated``; CPU:
-growth of the resident set's high-water mark, reset through
-``/proc/self/clear_refs``).
+CUDA: synchronized wall time); memory is the peak extra memory of one
+forward + backward (CUDA: ``max_memory_allocated``; CPU: growth of the
+resident set's high-water mark, reset through ``/proc/self/clear_refs``).
 Ratios are to CrossEntropyLoss on the same inputs.
 
     python benchmarks/loss_speed.py                        # both sizes, CPU (+ GPU if any)
@@ -147,14 +146,13 @@ def peak_memory(loss: torch.nn.Module, logits: torch.Tensor, label: torch.Tensor
 def bench(size: Tuple[int, int, int, int], device: str, repeats: int) -> List[Dict]:
     logits, label = make_inputs(*size, device=device)
     losses = [(name, MODELS.build(cfg).to(device)) for name, cfg in loss_configs()]
-    for _, loss in losses:
-        run_once(loss, logits, label)  # warm-up
     best = {name: float('inf') for name, _ in losses}
     # Round-robin: a drift in the machine's speed (other tenants, memory
     # reclaim) hits every loss alike instead of whichever ran at that time.
-    # An untimed call right before each timed one gives every loss its own
-    # steady state of the allocator (a loss timed right after Lovász would
-    # pay for re-faulting the memory Lovász handed back).
+    # An untimed call right before each timed one (the first is the
+    # warm-up) gives every loss its own steady state of the allocator (a
+    # loss timed right after Lovász would pay for re-faulting the memory
+    # Lovász handed back).
     for _ in range(repeats):
         for name, loss in losses:
             run_once(loss, logits, label)

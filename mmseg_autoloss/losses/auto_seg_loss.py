@@ -52,15 +52,9 @@ def auto_seg_loss(cls_score: torch.Tensor, label: torch.Tensor, target_metric: s
     Returns:
         Tensor: 0-d loss.
     """
-    # Half precision would lose the small counts and the g inversion; the
-    # surrogate runs in float32 whatever the autocast state.
-    dtype = torch.float64 if cls_score.dtype == torch.float64 else torch.float32
-    with torch.autocast(device_type=cls_score.device.type, enabled=False):
-        metric = relaxed_metric(cls_score.to(dtype), label, target_metric, gs,
-                                ignore_index=ignore_index,
-                                weight=None if weight is None else weight.to(dtype),
-                                class_reduction=class_reduction, eps=eps, tol=tol,
-                                drop_bg=drop_bg, check_inputs=False, from_logits=True)
+    metric = relaxed_metric(cls_score, label, target_metric, gs, ignore_index=ignore_index,
+                            weight=weight, class_reduction=class_reduction, eps=eps, tol=tol,
+                            drop_bg=drop_bg, check_inputs=False, from_logits=True)
     return 1 - metric
 
 

@@ -79,6 +79,15 @@ def _min3_backward(src: torch.Tensor, res: torch.Tensor, grad: torch.Tensor, dim
     return out
 
 
+def _erode_block(src: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """3×3 min-pool of planes ``src`` (P, H, W) into ``out``; returns the
+    row minima (the backward needs them)."""
+    rows = torch.empty_like(src)
+    _min3(src, rows, 2)
+    _min3(rows, out, 1)
+    return rows
+
+
 def _plane_blocks(x: torch.Tensor):
     """Slices of whole (H, W) planes of about :data:`_ERODE_BLOCK` elements."""
     planes = x.shape[0]
@@ -109,9 +118,8 @@ def erode_backward(x: torch.Tensor, grad: torch.Tensor,
     g_in = torch.empty_like(x3) if accumulate is None else accumulate.view(x3.shape)
     for sl in _plane_blocks(x3):
         src = x3[sl]
-        rows, out = torch.empty_like(src), torch.empty_like(src)
-        _min3(src, rows, 2)
-        _min3(rows, out, 1)
+        out = torch.empty_like(src)
+        rows = _erode_block(src, out)
         g_blk = _min3_backward(src, rows, _min3_backward(rows, out, g3[sl], 1), 2)
         if accumulate is None:
             g_in[sl] = g_blk
@@ -132,12 +140,8 @@ class _Erode(torch.autograd.Function):
     def forward(ctx, x: torch.Tensor) -> torch.Tensor:
         x3 = x.reshape(-1, *x.shape[-2:])
         out = torch.empty_like(x3)
-        rows = torch.empty_like(x3[:0])
         for sl in _plane_blocks(x3):
-            src = x3[sl]
-            rows = torch.empty_like(src) if rows.shape != src.shape else rows
-            _min3(src, rows, 2)
-            _min3(rows, out[sl], 1)
+            _erode_block(x3[sl], out[sl])
         if ctx.needs_input_grad[0]:
             ctx.save_for_backward(x)
         return out.view(x.shape)

@@ -293,7 +293,7 @@ class _ScratchPool(threading.local):
         key = (dtype, tag)
         bufs = [b for b in self.bufs.pop(key, []) if b.numel() >= numel]
         while len(bufs) < k:
-            bufs.append(torch.empty(max(numel, min(CPU_BLOCK, self.max_numel)), dtype=dtype))
+            bufs.append(torch.empty(max(numel, CPU_BLOCK), dtype=dtype))
         self.bufs[key] = bufs
         while len(self.bufs) > self.max_keys:
             self.bufs.popitem(last=False)
@@ -456,9 +456,9 @@ class PiecewiseG:
             need_grad (bool): Also compute g'.
             deriv_dtype: dtype of g' (0: y's dtype, None: the working dtype).
             scratch_value (bool or str): Write g (and g') into reusable work
-                buffers (valid until the next evaluation of that size with the
-                same tag; a str picks a tag, True means 'value'; float32/64
-                input only). Saves allocations when both are consumed at once.
+                buffers (valid until the next evaluation with the same tag; a
+                str picks the tag, True means 'value'; float32/64 input only).
+                Saves allocations when both are consumed at once.
         """
         out_dtype = y.dtype
         work = torch.float64 if y.dtype == torch.float64 else torch.float32

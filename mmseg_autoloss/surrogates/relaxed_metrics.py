@@ -174,7 +174,7 @@ class _SoftConfusion(torch.autograd.Function):
         nc = c if classes is None else classes.numel()
         # One full softmax: its kernel vectorizes over the pixels, a block's
         # softmax over the strided class rows would copy them first.
-        probs = torch.softmax(z, 1) if from_logits else z
+        probs = _as_probs(z, from_logits)
         p_gt = z.new_empty(n, 1, hw)
         or_sum = z.new_zeros(n, nc)
         # g_or'·w block after block, each tile contiguous, read back in the
@@ -436,14 +436,14 @@ class _SoftXor(torch.autograd.Function):
     @staticmethod
     def forward(ctx, a, b, g1, g2, g3, g4):
         need = ctx.needs_input_grad[0] or ctx.needs_input_grad[1]
-        af, bf = a.reshape(-1), b.reshape(-1)
+        # one flat "image" of one channel: _blocks cuts it into flat chunks
+        af, bf = a.reshape(1, 1, -1), b.reshape(1, 1, -1)
         e = torch.empty_like(af)
         da, db = (torch.empty_like(af), torch.empty_like(bf)) if need else (None, None)
-        step = CPU_BLOCK if a.device.type == 'cpu' else max(1, af.numel())
-        for start in range(0, af.numel(), step):
-            sl = slice(start, start + step)
-            _xor_block((g1, g2, g3, g4), af[sl], bf[sl], e[sl], None if da is None else da[sl],
-                       None if db is None else db[sl])
+        for im, px in _blocks(1, 1, af.shape[2], a.device):
+            _xor_block((g1, g2, g3, g4), af[im, :, px], bf[im, :, px], e[im, :, px],
+                       None if da is None else da[im, :, px],
+                       None if db is None else db[im, :, px])
         if need:
             ctx.save_for_backward(da.view_as(a), db.view_as(b))
         return e.view_as(a)
@@ -692,12 +692,12 @@ def relaxed_metric(probs: torch.Tensor, label: torch.Tensor, target_metric: str,
         drop_bg (bool): Background option for BIoU/BF1.
         check_inputs (bool): Validate shapes and label values.
         from_logits (bool): ``probs`` holds logits; the softmax is taken
-            here (for the IoU family fused with the g pass, which is faster
-            than a separate ``softmax``).
+            here (for the IoU family its backward is applied inside the
+            blocked g pass, cheaper than a separate ``softmax``).
 
     Returns:
-        Tensor: 0-d surrogate metric in [0, 1] (higher is better), float32
-        for half-precision input (computed in float32).
+        Tensor: 0-d surrogate metric in [0, 1] (higher is better); float32
+        for half-precision input, which is computed in float32.
     """
     check_target_metric(target_metric)
     if class_reduction not in CLASS_REDUCTIONS:
@@ -710,13 +710,15 @@ def relaxed_metric(probs: torch.Tensor, label: torch.Tensor, target_metric: str,
         raise ValueError(f'{target_metric} needs {k} g function(s), got {len(gs)}')
     if check_inputs:
         _check(probs, label, ignore_index, weight)
+    # Half precision would lose the small counts and the g inversion: the
+    # surrogate runs in float32 (float64 stays) whatever the autocast state;
+    # the gradient flows back through the cast.
     if probs.dtype in (torch.float16, torch.bfloat16):
-        # half precision would lose the small counts and the g inversion;
-        # the gradient flows back through the cast
         probs = probs.float()
     if weight is not None and weight.dtype != probs.dtype:
         weight = weight.to(probs.dtype)
     kw = dict(tol=tol, drop_bg=drop_bg) if target_metric in _BOUNDARY else {}
-    return _FNS[target_metric](probs, label, gs, ignore_index=ignore_index, weight=weight,
-                               class_reduction=class_reduction, eps=eps,
-                               from_logits=from_logits, **kw)
+    with torch.autocast(device_type=probs.device.type, enabled=False):
+        return _FNS[target_metric](probs, label, gs, ignore_index=ignore_index, weight=weight,
+                                   class_reduction=class_reduction, eps=eps,
+                                   from_logits=from_logits, **kw)
