@@ -13,6 +13,7 @@ Ratios are to CrossEntropyLoss on the same inputs.
 
     python benchmarks/loss_speed.py                        # both sizes, CPU (+ GPU if any)
     python benchmarks/loss_speed.py --sizes 2x8x64x64 --repeats 1   # smoke run
+    python benchmarks/loss_speed.py --no-compile           # without the compile=True rows
 """
 import argparse
 import ctypes
@@ -30,6 +31,7 @@ import mmseg_autoloss  # noqa: F401  (registers AutoSegLoss)
 from mmseg.registry import MODELS
 from mmseg_autoloss.datasets import make_sample
 from mmseg_autoloss.surrogates import METRICS
+from mmseg_autoloss.surrogates.relaxed_metrics import COMPILABLE
 
 OUT = osp.join(osp.dirname(osp.abspath(__file__)), 'results', 'loss_speed.md')
 PRESET = {'mIoU': 'voc_miou', 'FWIoU': 'voc_fwiou', 'mAcc': 'voc_macc', 'gAcc': 'voc_gacc',
@@ -37,16 +39,23 @@ PRESET = {'mIoU': 'voc_miou', 'FWIoU': 'voc_fwiou', 'mAcc': 'voc_macc', 'gAcc': 
 TARGET = {m: 4.0 if m in ('BIoU', 'BF1') else 2.0 for m in METRICS}
 
 
-def loss_configs() -> List[Tuple[str, dict]]:
+def loss_configs(compile: bool = True) -> List[Tuple[str, dict]]:
+    """(row name, loss config); ``compile`` adds the IoU family with
+    ``compile=True`` (rows named '… (compile)')."""
     cfgs = [('CrossEntropyLoss', dict(type='CrossEntropyLoss', use_sigmoid=False)),
             ('LovaszLoss', dict(type='LovaszLoss', loss_type='multi_class', per_image=False,
                                 reduction='none')),
             ('DiceLoss', dict(type='DiceLoss', use_sigmoid=False))]
+    autoseg = []
     for m in METRICS:
         cfg = dict(type='AutoSegLoss', target_metric=m)
         if m in PRESET:
             cfg['preset'] = PRESET[m]
-        cfgs.append((f'AutoSegLoss {m}', cfg))
+        autoseg.append((m, cfg))
+    cfgs += [(f'AutoSegLoss {m}', cfg) for m, cfg in autoseg]
+    if compile:
+        cfgs += [(f'AutoSegLoss {m} (compile)', dict(cfg, compile=True))
+                 for m, cfg in autoseg if m in COMPILABLE]
     return cfgs
 
 
@@ -143,9 +152,10 @@ def peak_memory(loss: torch.nn.Module, logits: torch.Tensor, label: torch.Tensor
     return None if base is None or hwm is None else (hwm - base) / 1024
 
 
-def bench(size: Tuple[int, int, int, int], device: str, repeats: int) -> List[Dict]:
+def bench(size: Tuple[int, int, int, int], device: str, repeats: int,
+          compile: bool = True) -> List[Dict]:
     logits, label = make_inputs(*size, device=device)
-    losses = [(name, MODELS.build(cfg).to(device)) for name, cfg in loss_configs()]
+    losses = [(name, MODELS.build(cfg).to(device)) for name, cfg in loss_configs(compile)]
     best = {name: float('inf') for name, _ in losses}
     # Round-robin: a drift in the machine's speed (other tenants, memory
     # reclaim) hits every loss alike instead of whichever ran at that time.
@@ -171,7 +181,7 @@ def fmt_table(size, device: str, rows: List[Dict]) -> str:
              '| loss | fwd+bwd ms | x CE | target | peak MiB | x CE |',
              '|---|---|---|---|---|---|']
     for r in rows:
-        metric = r['name'].split(' ')[-1] if r['name'].startswith('AutoSegLoss') else None
+        metric = r['name'].split(' ')[1] if r['name'].startswith('AutoSegLoss') else None
         target = f'<= {TARGET[metric]:.0f}x' if metric in ('mIoU', 'FWIoU', 'mAcc', 'gAcc',
                                                           'BIoU', 'BF1') else ''
         mem = f'{r["mem"]:.0f}' if r['mem'] is not None else 'n/a'
@@ -196,6 +206,8 @@ def main() -> None:
     parser.add_argument('--device', default='auto', choices=['auto', 'cpu', 'cuda'],
                         help="'auto': CPU, and CUDA too when available")
     parser.add_argument('--threads', type=int, default=1, help='CPU threads for torch')
+    parser.add_argument('--no-compile', action='store_true',
+                        help='leave out the compile=True rows (no C++ compiler needed)')
     parser.add_argument('--out', default=OUT)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -206,7 +218,7 @@ def main() -> None:
     tables = []
     for device in devices:
         for size in sizes:
-            rows = bench(size, device, args.repeats)
+            rows = bench(size, device, args.repeats, compile=not args.no_compile)
             tables.append(fmt_table(size, device, rows))
             print(tables[-1] + '\n', flush=True)
     gpu = torch.cuda.get_device_name(0) if 'cuda' in devices else None
@@ -216,6 +228,8 @@ def main() -> None:
             'the losses timed round-robin, each right after an untimed run of itself (CPU: '
             'user CPU time; CUDA: synchronized wall time). '
             'Targets (issue): mIoU/FWIoU/mAcc/gAcc <= 2x CE time, BIoU/BF1 <= 4x. '
+            "'(compile)': compile=True, the soft confusion as torch.compile'd kernels "
+            '(compilation happens in the untimed warm-up). '
             'CPU memory is the resident-set high-water mark growth (approximate).'
             + (' Steady glibc heap in this process (fixed mmap/trim thresholds, see '
                '_keep_heap).' if kept else ''))

@@ -3,7 +3,7 @@ from .boundary import (boundary_band, class_boundaries, dilate, erode, hard_boun
                        label_edges)
 from .parameterization import (DEFAULT_NUM_PIECES, METRIC_NUM_G, METRICS, PARAMETERIZATIONS,
                                PiecewiseG, bezier_g, build_g_functions, check_control_points,
-                               clear_scratch,
+                               clear_scratch, evaluate_packed,
                                check_parameterization, check_target_metric, check_theta,
                                control_points_to_theta, full_control_points, identity_theta,
                                linear_g, num_params_per_g, num_theta, theta_to_control_points)
@@ -19,7 +19,7 @@ __all__ = [
     'num_params_per_g', 'identity_theta', 'theta_to_control_points', 'control_points_to_theta',
     'full_control_points', 'check_theta', 'check_control_points', 'check_target_metric',
     'check_parameterization', 'PiecewiseG', 'build_g_functions', 'bezier_g', 'linear_g',
-    'clear_scratch',
+    'clear_scratch', 'evaluate_packed',
     'PRESETS', 'get_preset', 'load_loss_params', 'normalize_loss_params', 'CLASS_REDUCTIONS',
     'relaxed_metric', 'relaxed_miou', 'relaxed_fwiou', 'relaxed_macc', 'relaxed_gacc',
     'relaxed_biou', 'relaxed_bf1', 'relaxed_mdice', 'relaxed_miou_image', 'relaxed_miou_class',

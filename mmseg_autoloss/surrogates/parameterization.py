@@ -21,7 +21,7 @@ so the truth table stays exact for degenerate θ on the edges of [0, 1].
 import math
 import threading
 from collections import OrderedDict
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch.autograd.function import once_differentiable
@@ -31,7 +31,7 @@ __all__ = [
     'check_parameterization', 'check_num_pieces', 'num_params_per_g', 'num_theta',
     'identity_theta', 'theta_to_control_points', 'control_points_to_theta', 'check_theta',
     'check_control_points', 'full_control_points', 'PiecewiseG', 'build_g_functions',
-    'bezier_g', 'linear_g', 'clear_scratch'
+    'bezier_g', 'linear_g', 'clear_scratch', 'evaluate_packed'
 ]
 
 ArrayLike = Union[torch.Tensor, Sequence[float]]
@@ -409,6 +409,34 @@ class PiecewiseG:
             self._const_cache[key] = [torch.tensor(b, dtype=dtype).item() for b in self.bounds]
         return self._const_cache[key]
 
+    def packed(self, dtype: torch.dtype, device: torch.device
+               ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The pieces as tensors for :func:`evaluate_packed`.
+
+        A linear piece is the Bézier piece with ``m = 1/2`` and ``q = 0``
+        (then ``D = 1/2`` and ``s = x`` exactly), so one formula serves both.
+
+        Returns:
+            tuple[Tensor, Tensor]: Constants (P, 12) in the order of
+            :data:`PACKED_KEYS` and thresholds (P - 1,): piece k > 0 applies
+            where ``y > thresholds[k - 1]`` (a bound at 1 becomes the float
+            just below 1, i.e. ``y >= 1``).
+        """
+        key = ('packed', dtype, str(device))
+        if key not in self._const_cache:
+            rows = []
+            for pc in self.pieces:
+                if self.parameterization == 'linear':
+                    pc = dict(pc, m=0.5, m2=0.25, c=0.0, p=pc['slope'], q=0.0,
+                              pa=0.5 * pc['slope'] * pc['alpha'], qa=0.0)
+                rows.append([pc[k] for k in PACKED_KEYS])
+            below_one = torch.nextafter(torch.tensor(1.0, dtype=dtype),
+                                        torch.tensor(0.0, dtype=dtype)).item()
+            bounds = [b if b < 1 else below_one for b in self._bounds_in(dtype)]
+            self._const_cache[key] = (torch.tensor(rows, dtype=dtype, device=device),
+                                      torch.tensor(bounds, dtype=dtype, device=device))
+        return self._const_cache[key]
+
     def _piece(self, y: torch.Tensor, pc: Dict, cs: Dict[str, torch.Tensor], value: torch.Tensor,
                x: torch.Tensor, den: torch.Tensor, deriv: Optional[torch.Tensor]) -> None:
         """Evaluate one piece on every element of a block, into the buffers.
@@ -534,6 +562,45 @@ class PiecewiseG:
     def derivative(self, y: torch.Tensor) -> torch.Tensor:
         """g'(y) element-wise (at a joint: of the lower piece; at a jump: 0)."""
         return self._evaluate(y, True)[1]
+
+
+# Column order of :meth:`PiecewiseG.packed`.
+PACKED_KEYS = ('shift', 'alpha', 'm2', 'c', 'm', 'p', 'q', 'base', 'pa', 'qa', 'lo', 'hi')
+
+
+def evaluate_packed(y: torch.Tensor, consts: torch.Tensor, thresholds: torch.Tensor
+                    ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """g(y) and g'(y) from :meth:`PiecewiseG.packed`, out-of-place ops only.
+
+    The formula of :meth:`PiecewiseG._piece` and its blending written as one
+    expression that ``torch.compile`` fuses into a single loop (the eager
+    :meth:`PiecewiseG._evaluate` reuses buffers instead). The constants are
+    tensors, so a compiled graph serves every θ.
+
+    Args:
+        y (Tensor): Input of any shape, float32 or float64.
+        consts (Tensor): (P, 12) piece constants.
+        thresholds (Tensor): (P - 1,) piece thresholds.
+
+    Returns:
+        tuple[Tensor, Tensor]: g(y) and g'(y), shaped like ``y``.
+    """
+    # Each element's piece constants are picked first (nested like the
+    # eager blend: the highest piece whose threshold y passes), so the one
+    # square root and two divisions run once per element, not per piece.
+    cs = consts[0].unbind()
+    for k in range(1, consts.shape[0]):
+        above = y > thresholds[k - 1]
+        cs = [torch.where(above, b, a) for a, b in zip(cs, consts[k].unbind())]
+    shift, alpha, m2, c, m, p, q, base, pa, qa, lo, hi = cs
+    x = (y * alpha + shift).clamp(0, 1)
+    den = (m2 + c * x).clamp_min(_SQRT_FLOOR).sqrt()
+    s = x / (m + den)
+    value = torch.minimum(torch.maximum((p + q * s) * s + base, lo), hi)
+    deriv = (pa + qa * s) / den
+    # one piece is solved from y = 0: g(1) = 1 exactly as in the eager path
+    value = torch.where(y >= 1, torch.ones_like(value), value)
+    return value, deriv.clamp_min(0)
 
 
 def build_g_functions(num_g: int, num_pieces: int, parameterization: str = 'bezier',

@@ -41,12 +41,15 @@ from torch.autograd.function import once_differentiable
 
 from .boundary import (boundary_band, dilate_at, erode, erode_backward, label_edges,
                        or_dilate_bits, window_argmax)
-from .parameterization import CPU_BLOCK, METRIC_NUM_G, PiecewiseG, check_target_metric
+from .fused import compiled, confusion_backward, confusion_forward
+from .parameterization import (CPU_BLOCK, METRIC_NUM_G, PiecewiseG, check_target_metric,
+                               evaluate_packed)
 
 __all__ = [
     'soft_and', 'soft_or', 'soft_xor', 'relaxed_metric', 'relaxed_miou', 'relaxed_fwiou',
     'relaxed_macc', 'relaxed_gacc', 'relaxed_biou', 'relaxed_bf1', 'relaxed_mdice',
-    'relaxed_miou_image', 'relaxed_miou_class', 'soft_boundary', 'CLASS_REDUCTIONS'
+    'relaxed_miou_image', 'relaxed_miou_class', 'soft_boundary', 'CLASS_REDUCTIONS',
+    'COMPILABLE'
 ]
 
 GFn = Callable[[torch.Tensor], torch.Tensor]
@@ -119,8 +122,9 @@ class _Stats:
 
     def per_class(self, values: torch.Tensor) -> torch.Tensor:
         """Sum per-pixel values (N, H, W) into (N, C) by ground-truth class."""
+        # scatter_add: ~2.5x faster than index_add on CPU for these sizes
         out = values.new_zeros(self.n * self.c)
-        return out.index_add(0, self.flat_idx, values.reshape(-1)).view(self.n, self.c)
+        return out.scatter_add(0, self.flat_idx, values.reshape(-1)).view(self.n, self.c)
 
     def gt_count(self, w: Optional[torch.Tensor] = None) -> torch.Tensor:
         return self.per_class(self.w if w is None else w)
@@ -138,7 +142,7 @@ class _Stats:
                     probs.permute(0, 2, 3, 1).contiguous().argmax(-1))
             offs = torch.arange(self.n, device=pred.device).view(self.n, 1, 1) * self.c
             pred_idx = (pred + offs).reshape(-1)
-            pc = w.new_zeros(self.n * self.c).index_add(0, pred_idx, w.reshape(-1))
+            pc = w.new_zeros(self.n * self.c).scatter_add(0, pred_idx, w.reshape(-1))
             both = self.per_class(w * (pred == self.label).to(w.dtype))
             return self.per_class(w) + pc.view(self.n, self.c) - both
 
@@ -159,18 +163,50 @@ class _SoftConfusion(torch.autograd.Function):
     tensor through memory about ten times (SPEC's formula unchanged, only the
     bookkeeping).
 
-    ``classes`` (optional) restricts the g pass to those channels: a class
-    absent from the labels has inter = 0, so its IoU/Dice is 0 with zero
-    gradient whatever its union, which is then left at 0.
+    ``count`` is Σ_{label=c} w (the caller has it). ``classes`` (optional)
+    restricts the g pass to those channels: a class absent from the labels
+    has inter = 0, so its IoU/Dice is 0 with zero gradient whatever its
+    union, which is then left at 0.
+
+    ``fused``: the g_or pass and the backward run as the compiled
+    whole-tensor kernels of :mod:`.fused` instead (all classes).
     """
 
     @staticmethod
-    def forward(ctx, scores, label, w, g_and, g_or, per_class, classes, from_logits):
+    def forward(ctx, scores, label, w, count, g_and, g_or, per_class, classes, from_logits,
+                fused):
         need = ctx.needs_input_grad[0]
         n, c = scores.shape[:2]
         z = scores.contiguous().view(n, c, -1)
         hw = z.shape[2]
         lab, wf = label.reshape(n, 1, hw), w.reshape(n, hw)
+        ctx.fused = fused
+        if fused:
+            probs, or_sum, der_w, p_gt = compiled(confusion_forward)(
+                z, lab, wf, *g_or.packed(z.dtype, z.device), from_logits, need)
+            p_gt = p_gt.view_as(label)
+            a_val, a_der = compiled(evaluate_packed)(p_gt, *g_and.packed(z.dtype, z.device))
+            o_gt_val, o_gt_der = compiled(evaluate_packed)(p_gt,
+                                                           *g_or.packed(z.dtype, z.device))
+        else:
+            probs, or_sum, der_w, p_gt = _SoftConfusion._blocked_forward(
+                z, lab, wf, g_or, classes, from_logits, need)
+            p_gt = p_gt.view_as(label)
+            a_val, a_der = _eval_g(g_and, p_gt, need)
+            o_gt_val, o_gt_der = _eval_g(g_or, p_gt, need)
+        inter = per_class(a_val * w)
+        union = or_sum - per_class(o_gt_val * w) + count
+        if need:
+            ctx.save_for_backward(lab, w, probs if from_logits else None, der_w, a_der,
+                                  o_gt_der, classes)
+            ctx.from_logits, ctx.shape = from_logits, scores.shape
+        return inter, union
+
+    @staticmethod
+    def _blocked_forward(z, lab, wf, g_or, classes, from_logits, need):
+        """ỹ, Σ w·g_or(ỹ) (N, C), g_or'·w as flat tiles in block order, ỹ at
+        the labels (N, 1, P), block by block."""
+        n, c, hw = z.shape
         nc = c if classes is None else classes.numel()
         # One full softmax: its kernel vectorizes over the pixels, a block's
         # softmax over the strided class rows would copy them first.
@@ -191,18 +227,9 @@ class _SoftConfusion(torch.autograd.Function):
                 tile = der_w[at:at + der.numel()].view(der.shape)
                 torch.mul(der, wf[im, None, px], out=tile)
                 at += der.numel()
-        p_gt = p_gt.view_as(label)
-        a_val, a_der = _eval_g(g_and, p_gt, need)
-        o_gt_val, o_gt_der = _eval_g(g_or, p_gt, need)
         if classes is not None:
             or_sum = or_sum.new_zeros(n, c).index_copy_(1, classes, or_sum)
-        inter = per_class(a_val * w)
-        union = or_sum - per_class(o_gt_val * w) + per_class(w)
-        if need:
-            ctx.save_for_backward(lab, w, probs if from_logits else None, der_w, a_der,
-                                  o_gt_der, classes)
-            ctx.from_logits, ctx.shape = from_logits, scores.shape
-        return inter, union
+        return probs, or_sum, der_w, p_gt
 
     @staticmethod
     @once_differentiable
@@ -213,6 +240,11 @@ class _SoftConfusion(torch.autograd.Function):
         nc = c if classes is None else classes.numel()
         g_inter = der_w.new_zeros(n, c) if g_inter is None else g_inter
         g_union = der_w.new_zeros(n, c) if g_union is None else g_union
+        if ctx.fused:
+            grad = compiled(confusion_backward)(probs, der_w, g_inter, g_union,
+                                                a_der.view(n, 1, hw), o_gt_der.view(n, 1, hw),
+                                                w.view(n, 1, hw), lab)
+            return (grad.view(ctx.shape),) + (None,) * 9
         g_sel = g_union if classes is None else g_union.index_select(1, classes)
         # The ground-truth class: + AND term, − the OR term counted above.
         lab2 = lab.view(n, hw)
@@ -233,7 +265,7 @@ class _SoftConfusion(torch.autograd.Function):
             if ctx.from_logits:  # softmax Jacobian: p ⊙ (∂ − Σ_c p_c ∂_c)
                 pb = probs[im, :, px]
                 gb.sub_((pb * gb).sum(1, keepdim=True)).mul_(pb)
-        return (grad.view(ctx.shape), None, None, None, None, None, None, None)
+        return (grad.view(ctx.shape),) + (None,) * 9
 
 
 def _blocks(n: int, c: int, hw: int, device: torch.device):
@@ -276,23 +308,33 @@ def _eval_g(g: GFn, y: torch.Tensor, need_grad: bool, scratch: Union[bool, str] 
 
 
 def _inter_union(scores: torch.Tensor, st: _Stats, g_and: GFn, g_or: GFn, w: torch.Tensor,
-                 from_logits: bool = False
+                 from_logits: bool = False, compile: bool = False
                  ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Soft intersection, union and ground-truth count per (image, class).
 
     ``scores`` are probabilities, or logits when ``from_logits``. The union
-    is exact for the classes in the labels; others get 0 (see
+    is exact for the classes in the labels; others may get 0 (see
     :class:`_SoftConfusion`), which no IoU/Dice value or gradient can see.
+    ``compile`` runs the fused kernels (:mod:`.fused`) when both g's are
+    :class:`PiecewiseG` and the scores are float32/float64.
     """
     count = st.gt_count(w)
-    classes = _present_classes(count.sum(0) > 0)
-    inter, union = _SoftConfusion.apply(scores, st.label, w.detach(), g_and, g_or, st.per_class,
-                                        classes, from_logits)
+    fused = (compile and isinstance(g_and, PiecewiseG) and isinstance(g_or, PiecewiseG)
+             and scores.dtype in (torch.float32, torch.float64))
+    classes = None if fused else _present_classes(count.sum(0) > 0)
+    inter, union = _SoftConfusion.apply(scores, st.label, w.detach(), count.detach(), g_and,
+                                        g_or, st.per_class, classes, from_logits, fused)
     return inter, union, count
 
 
 def _as_probs(scores: torch.Tensor, from_logits: bool) -> torch.Tensor:
-    return torch.softmax(scores, 1) if from_logits else scores
+    if not from_logits:
+        return scores
+    if scores.device.type == 'cpu' and not (scores.requires_grad and torch.is_grad_enabled()):
+        # ATen's CPU log_softmax over the strided class dim is ~1.7x faster
+        # than its softmax; exp of it is the same ỹ to a few ulp
+        return torch.log_softmax(scores, 1).exp_()
+    return torch.softmax(scores, 1)
 
 
 def _present_classes(present: torch.Tensor) -> Optional[torch.Tensor]:
@@ -331,26 +373,26 @@ def _finish(value: torch.Tensor, st: _Stats) -> torch.Tensor:
 # --------------------------------------------------------------------------
 # Metrics. Common signature:
 #   (probs, label, gs, ignore_index=255, weight=None, class_reduction='all',
-#    eps=1e-6, **metric options, from_logits=False) -> 0-d tensor
+#    eps=1e-6, **metric options, from_logits=False[, compile=False]) -> 0-d tensor
 # probs: softmax probabilities (N, C, H, W), or logits with from_logits;
 # label: (N, H, W) integer.
 # gs: the metric's g functions in layout order.
 # --------------------------------------------------------------------------
 def relaxed_miou(probs, label, gs, ignore_index=255, weight=None, class_reduction='all',
-                 eps=1e-6, from_logits=False) -> torch.Tensor:
+                 eps=1e-6, from_logits=False, compile=False) -> torch.Tensor:
     """Relaxed mIoU: mean_c Σ AND(ỹ_c, y_c) / Σ OR(ỹ_c, y_c). gs = (g_and, g_or)."""
     st = _Stats(probs, label, ignore_index, weight)
-    inter, union, _ = _inter_union(probs, st, gs[0], gs[1], st.w, from_logits)
+    inter, union, _ = _inter_union(probs, st, gs[0], gs[1], st.w, from_logits, compile)
     iou = inter.sum(0) / (union.sum(0) + eps)
     hard = st.hard_union(probs, st.w).sum(0) if class_reduction == 'present' else None
     return _finish(_reduce(iou, hard, class_reduction), st)
 
 
 def relaxed_mdice(probs, label, gs, ignore_index=255, weight=None, class_reduction='all',
-                  eps=1e-6, from_logits=False) -> torch.Tensor:
+                  eps=1e-6, from_logits=False, compile=False) -> torch.Tensor:
     """Relaxed mDice: 2·AND / (|ỹ_c| + |y_c|) with |ỹ_c| + |y_c| = AND + OR."""
     st = _Stats(probs, label, ignore_index, weight)
-    inter, union, _ = _inter_union(probs, st, gs[0], gs[1], st.w, from_logits)
+    inter, union, _ = _inter_union(probs, st, gs[0], gs[1], st.w, from_logits, compile)
     i, u = inter.sum(0), union.sum(0)
     dice = 2 * i / (i + u + eps)
     hard = st.hard_union(probs, st.w).sum(0) if class_reduction == 'present' else None
@@ -358,10 +400,10 @@ def relaxed_mdice(probs, label, gs, ignore_index=255, weight=None, class_reducti
 
 
 def relaxed_fwiou(probs, label, gs, ignore_index=255, weight=None, class_reduction='all',
-                  eps=1e-6, from_logits=False) -> torch.Tensor:
+                  eps=1e-6, from_logits=False, compile=False) -> torch.Tensor:
     """Relaxed FWIoU: Σ_c freq_c·IoU_c, freq from the labels (no class mean)."""
     st = _Stats(probs, label, ignore_index, weight)
-    inter, union, count = _inter_union(probs, st, gs[0], gs[1], st.w, from_logits)
+    inter, union, count = _inter_union(probs, st, gs[0], gs[1], st.w, from_logits, compile)
     count = count.sum(0)
     iou = inter.sum(0) / (union.sum(0) + eps)
     return _finish((count * iou).sum() / (count.sum() + eps), st)
@@ -387,7 +429,8 @@ def relaxed_gacc(probs, label, gs, ignore_index=255, weight=None, class_reductio
 
 
 def relaxed_biou(probs, label, gs, ignore_index=255, weight=None, class_reduction='all',
-                 eps=1e-6, tol=5, drop_bg=False, bg_index=0, from_logits=False
+                 eps=1e-6, tol=5, drop_bg=False, bg_index=0, from_logits=False,
+                 compile=False
                  ) -> torch.Tensor:
     """Relaxed BIoU: mIoU restricted to the ground-truth boundary band.
 
@@ -399,7 +442,7 @@ def relaxed_biou(probs, label, gs, ignore_index=255, weight=None, class_reductio
     st = _Stats(probs, label, ignore_index, weight)
     band = boundary_band(label, st.c, tol, drop_bg=drop_bg, bg_index=bg_index)
     w = st.w * band.to(st.w.dtype)
-    inter, union, _ = _inter_union(probs, st, gs[0], gs[1], w, from_logits)
+    inter, union, _ = _inter_union(probs, st, gs[0], gs[1], w, from_logits, compile)
     iou = inter.sum(0) / (union.sum(0) + eps)
     hard = st.hard_union(probs, w).sum(0) if class_reduction == 'present' else None
     return _finish(_reduce(iou, hard, class_reduction), st)
@@ -632,13 +675,13 @@ def relaxed_bf1(probs, label, gs, ignore_index=255, weight=None, class_reduction
 
 
 def relaxed_miou_image(probs, label, gs, ignore_index=255, weight=None, class_reduction='all',
-                       eps=1e-6, from_logits=False) -> torch.Tensor:
+                       eps=1e-6, from_logits=False, compile=False) -> torch.Tensor:
     """mIoU^I: per image the mean IoU over its classes, then the mean over images.
 
     'present': classes in the image's labels (SPEC §1); 'all': all classes.
     """
     st = _Stats(probs, label, ignore_index, weight)
-    inter, union, count = _inter_union(probs, st, gs[0], gs[1], st.w, from_logits)
+    inter, union, count = _inter_union(probs, st, gs[0], gs[1], st.w, from_logits, compile)
     iou = inter / (union + eps)  # (N, C)
     if class_reduction == 'all':
         return _finish(iou.mean(), st)
@@ -648,13 +691,13 @@ def relaxed_miou_image(probs, label, gs, ignore_index=255, weight=None, class_re
 
 
 def relaxed_miou_class(probs, label, gs, ignore_index=255, weight=None, class_reduction='all',
-                       eps=1e-6, from_logits=False) -> torch.Tensor:
+                       eps=1e-6, from_logits=False, compile=False) -> torch.Tensor:
     """mIoU^C: per class the mean IoU over images containing it, then over classes.
 
     'present': images whose labels contain the class (SPEC §1); 'all': all.
     """
     st = _Stats(probs, label, ignore_index, weight)
-    inter, union, count = _inter_union(probs, st, gs[0], gs[1], st.w, from_logits)
+    inter, union, count = _inter_union(probs, st, gs[0], gs[1], st.w, from_logits, compile)
     iou = inter / (union + eps)
     if class_reduction == 'all':
         return _finish(iou.mean(), st)
@@ -669,13 +712,16 @@ _FNS: Dict[str, Callable] = {
     'mIoU_I': relaxed_miou_image, 'mIoU_C': relaxed_miou_class
 }
 _BOUNDARY = ('BIoU', 'BF1')
+# Metrics built on the soft confusion, which ``compile=True`` fuses.
+COMPILABLE = ('mIoU', 'FWIoU', 'mDice', 'BIoU', 'mIoU_I', 'mIoU_C')
 
 
 def relaxed_metric(probs: torch.Tensor, label: torch.Tensor, target_metric: str,
                    gs: Optional[Sequence[GFn]] = None, ignore_index: int = 255,
                    weight: Optional[torch.Tensor] = None, class_reduction: str = 'all',
                    eps: float = 1e-6, tol: int = 5, drop_bg: bool = False,
-                   check_inputs: bool = True, from_logits: bool = False) -> torch.Tensor:
+                   check_inputs: bool = True, from_logits: bool = False,
+                   compile: bool = False) -> torch.Tensor:
     """The relaxed ``target_metric`` of softmax ``probs`` against hard labels.
 
     Args:
@@ -694,6 +740,11 @@ def relaxed_metric(probs: torch.Tensor, label: torch.Tensor, target_metric: str,
         from_logits (bool): ``probs`` holds logits; the softmax is taken
             here (for the IoU family its backward is applied inside the
             blocked g pass, cheaper than a separate ``softmax``).
+        compile (bool): IoU family (mIoU, FWIoU, mDice, BIoU, mIoU_I,
+            mIoU_C) with :class:`PiecewiseG` g's: run the soft confusion as
+            ``torch.compile``d kernels (:mod:`.fused`; same values, about
+            half the time on CPU, seconds of compilation per input shape).
+            Other metrics ignore it.
 
     Returns:
         Tensor: 0-d surrogate metric in [0, 1] (higher is better); float32
@@ -718,6 +769,8 @@ def relaxed_metric(probs: torch.Tensor, label: torch.Tensor, target_metric: str,
     if weight is not None and weight.dtype != probs.dtype:
         weight = weight.to(probs.dtype)
     kw = dict(tol=tol, drop_bg=drop_bg) if target_metric in _BOUNDARY else {}
+    if target_metric in COMPILABLE:
+        kw['compile'] = compile
     with torch.autocast(device_type=probs.device.type, enabled=False):
         return _FNS[target_metric](probs, label, gs, ignore_index=ignore_index, weight=weight,
                                    class_reduction=class_reduction, eps=eps,

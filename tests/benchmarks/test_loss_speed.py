@@ -15,11 +15,13 @@ def test_smoke_run_writes_a_row_per_loss(tmp_path):
                           cwd=str(tmp_path), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = {m.group(1): (float(m.group(2)), float(m.group(3)))
-            for m in re.finditer(r'^\| ([A-Za-z_ 0-9]+?) \| ([\d.]+) \| ([\d.]+)x \|',
+            for m in re.finditer(r'^\| ([A-Za-z_ 0-9()]+?) \| ([\d.]+) \| ([\d.]+)x \|',
                                  out.read_text(), re.M)}
     expected = {'CrossEntropyLoss', 'LovaszLoss', 'DiceLoss'} | {
         f'AutoSegLoss {m}' for m in ('mIoU', 'FWIoU', 'mAcc', 'gAcc', 'BIoU', 'BF1', 'mDice',
-                                     'mIoU_I', 'mIoU_C')}
+                                     'mIoU_I', 'mIoU_C')} | {
+        f'AutoSegLoss {m} (compile)' for m in ('mIoU', 'FWIoU', 'BIoU', 'mDice', 'mIoU_I',
+                                               'mIoU_C')}
     assert set(rows) == expected
     assert rows['CrossEntropyLoss'][1] == 1.0
     assert all(ms > 0 for ms, _ in rows.values())

@@ -87,6 +87,7 @@ def test_preset_file_and_explicit_sources(tmp_path):
     (dict(loss_name='autoseg'), ValueError, "start with 'loss_'"),
     (dict(class_reduction='mean'), ValueError, 'class_reduction'),
     (dict(target_metric='BIoU', tol=-1), ValueError, 'tol'),
+    (dict(compile='yes'), TypeError, "compile must be True or False, got 'yes'"),
 ])
 def test_bad_config(cfg, exc, msg):
     with pytest.raises(exc, match=msg):
@@ -138,11 +139,27 @@ def test_gradcheck_and_autocast():
         assert out.item() == pytest.approx(ref.item(), abs=2e-2)
 
 
+def test_compile_option_gives_the_eager_loss():
+    logits, label = _inputs(4, h=16, w=16)
+    for cfg in (dict(preset='voc_miou'), dict(preset='voc_biou', tol=1),
+                dict(preset='voc_macc')):  # mAcc has no compiled path: ignored
+        eager, fused = build(**cfg), build(compile=True, **cfg)
+        assert 'compile=True' in repr(fused)
+        grads = []
+        for loss in (eager, fused):
+            z = logits.clone().requires_grad_(True)
+            value = loss(z, label)
+            value.backward()
+            grads.append((value.item(), z.grad))
+        assert grads[1][0] == pytest.approx(grads[0][0], abs=1e-6)
+        torch.testing.assert_close(grads[1][1], grads[0][1], rtol=1e-4, atol=1e-7)
+
+
 # ------------------------------------------------------------------ MMSeg integration
 def test_in_decode_and_auxiliary_heads(tiny_cfg):
     cfg = tiny_cfg(loss_decode=[
         dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
-        dict(type='AutoSegLoss', target_metric='mIoU', preset='voc_miou'),
+        dict(type='AutoSegLoss', target_metric='mIoU', preset='voc_miou', compile=True),
         dict(type='AutoSegLoss', preset='voc_bf1', loss_name='loss_bf1', loss_weight=0.5)
     ])
     cfg.model.auxiliary_head.loss_decode = dict(type='AutoSegLoss', target_metric='mAcc',

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from mmseg_autoloss.surrogates import (DEFAULT_NUM_PIECES, METRIC_NUM_G, METRICS, PRESETS,
                                        PiecewiseG, build_g_functions, control_points_to_theta,
+                                       evaluate_packed,
                                        full_control_points, get_preset, identity_theta,
                                        load_loss_params, num_theta, theta_to_control_points)
 
@@ -139,6 +140,25 @@ def test_gradcheck_interior_theta(param, num_pieces):
     y = torch.rand(64, generator=gen, dtype=torch.float64).requires_grad_(True)
     assert torch.autograd.gradcheck(g, (y, ))
     torch.testing.assert_close(g.derivative(y.detach()), torch.autograd.grad(g(y).sum(), y)[0])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 3).flatmap(lambda n: st.tuples(st.just(n), theta_strategy(n))),
+       st.sampled_from(PARAMS))
+def test_packed_formula_equals_piecewise_g(args, param):
+    """evaluate_packed (the compiled path's g) = PiecewiseG, value and slope,
+    for every θ, with the exact truth table in float32 and float64."""
+    n, theta = args
+    g = build_g_functions(1, n, param, theta=theta)[0]
+    y = torch.cat([torch.rand(500, generator=torch.Generator().manual_seed(n),
+                              dtype=torch.float64),
+                   torch.tensor(g.points.tolist()[0::2] + [0.0, 1.0], dtype=torch.float64)])
+    value, deriv = evaluate_packed(y, *g.packed(torch.float64, y.device))
+    torch.testing.assert_close(value, g(y), rtol=0, atol=1e-12)
+    torch.testing.assert_close(deriv, g.derivative(y), rtol=1e-9, atol=1e-9)
+    for dtype in (torch.float32, torch.float64):
+        ends = torch.tensor([0.0, 1.0], dtype=dtype)
+        assert evaluate_packed(ends, *g.packed(dtype, ends.device))[0].tolist() == [0.0, 1.0]
 
 
 def test_straight_line_and_vertical_tangent_are_safe():
