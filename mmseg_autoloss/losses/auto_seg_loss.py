@@ -172,7 +172,8 @@ class AutoSegLoss(nn.Module):
         self.ignore_index = ignore_index
         if not isinstance(compile, bool):
             raise TypeError(f'AutoSegLoss: compile must be True or False, got {compile!r}')
-        self.compile = compile
+        # not ``self.compile``: that would shadow nn.Module.compile()
+        self.use_compile = compile
 
         num_g = METRIC_NUM_G[self.target_metric]
         if src is not None:
@@ -230,7 +231,7 @@ class AutoSegLoss(nn.Module):
         loss = auto_seg_loss(cls_score, label, self.target_metric, self.gs, weight=weight,
                              ignore_index=ignore, class_reduction=self.class_reduction,
                              eps=self.eps, tol=self.tol, drop_bg=self.drop_bg,
-                             compile=self.compile)
+                             compile=self.use_compile)
         return self.loss_weight * loss
 
     @property
@@ -243,4 +244,4 @@ class AutoSegLoss(nn.Module):
                 f'{self.parameterization!r}, num_pieces={self.num_pieces}, '
                 f'theta={[round(v, 4) for v in self.theta.tolist()]}, tol={self.tol}, '
                 f'drop_bg={self.drop_bg}, class_reduction={self.class_reduction!r}, '
-                f'loss_weight={self.loss_weight}, compile={self.compile}')
+                f'loss_weight={self.loss_weight}, compile={self.use_compile}')
