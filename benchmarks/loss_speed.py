@@ -171,7 +171,7 @@ def bench(size: Tuple[int, int, int, int], device: str, repeats: int,
             for name, loss in losses]
     ce = rows[0]
     for r in rows:
-        r['ratio'] = r['time'] / ce['time']
+        r['ratio'] = r['time'] / max(ce['time'], 1e-9)  # a tick-quantized 0 must not crash
         r['mem_ratio'] = (r['mem'] / ce['mem']) if r['mem'] and ce['mem'] else None
     return rows
 
