@@ -19,7 +19,7 @@ import torch
 
 from .parameterization import evaluate_packed
 
-__all__ = ['confusion_forward', 'confusion_backward', 'compiled']
+__all__ = ['confusion_forward', 'confusion_backward', 'label_class_grad', 'compiled']
 
 
 def confusion_forward(scores: torch.Tensor, label: torch.Tensor, w: torch.Tensor,
@@ -51,6 +51,27 @@ def confusion_forward(scores: torch.Tensor, label: torch.Tensor, w: torch.Tensor
     return probs, or_sum, der_w, probs.gather(1, label)
 
 
+def label_class_grad(g_inter: torch.Tensor, g_union: torch.Tensor, a_der: torch.Tensor,
+                     o_der: torch.Tensor, w: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+    """The label class's gradient besides the union term (eager and fused).
+
+    ``w·(g_and'·∂inter − g_or'·∂union)``: + the AND term, − the OR term
+    that the union counted as 1 there.
+
+    Args:
+        g_inter, g_union (Tensor): ∂loss/∂inter, ∂loss/∂union (N, C).
+        a_der, o_der (Tensor): g_and', g_or' at the label class (N, 1, P).
+        w (Tensor): Pixel weights (N, 1, P).
+        label (Tensor): Safe labels (N, 1, P).
+
+    Returns:
+        Tensor: (N, 1, P).
+    """
+    lab = label[:, 0]
+    return (g_inter.gather(1, lab).unsqueeze(1) * a_der -
+            g_union.gather(1, lab).unsqueeze(1) * o_der) * w
+
+
 def confusion_backward(probs: Optional[torch.Tensor], der_w: torch.Tensor,
                        g_inter: torch.Tensor, g_union: torch.Tensor, a_der: torch.Tensor,
                        o_der: torch.Tensor, w: torch.Tensor, label: torch.Tensor
@@ -58,8 +79,7 @@ def confusion_backward(probs: Optional[torch.Tensor], der_w: torch.Tensor,
     """Gradient of the scores from ∂loss/∂inter and ∂loss/∂union.
 
     ``g_or'·w·∂union`` everywhere; at the label class also
-    ``w·(g_and'·∂inter − g_or'·∂union)`` (its OR term was counted as 1);
-    then the softmax Jacobian ``p ⊙ (∂ − Σ_c p_c ∂_c)`` when ``probs`` is
+    :func:`label_class_grad`; then the softmax Jacobian ``p ⊙ (∂ − Σ_c p_c ∂_c)`` when ``probs`` is
     given (from logits).
 
     Args:
@@ -73,21 +93,20 @@ def confusion_backward(probs: Optional[torch.Tensor], der_w: torch.Tensor,
     Returns:
         Tensor: (N, C, P).
     """
-    at_gt = (g_inter.gather(1, label[:, 0]).unsqueeze(1) * a_der -
-             g_union.gather(1, label[:, 0]).unsqueeze(1) * o_der) * w
+    at_gt = label_class_grad(g_inter, g_union, a_der, o_der, w, label)
     grad = (der_w * g_union.unsqueeze(-1)).scatter_add(1, label, at_gt)
     if probs is None:
         return grad
     return probs * (grad - (probs * grad).sum(1, keepdim=True))
 
 
-_COMPILED: Dict[str, Callable] = {}
+_COMPILED: Dict[Callable, Callable] = {}
 
 
 def compiled(fn: Callable) -> Callable:
     """``torch.compile`` of ``fn`` (built once per process), whose failures
     name the cause and the way back to the eager path."""
-    if fn.__name__ not in _COMPILED:
+    if fn not in _COMPILED:
         # Static shapes: a kernel per input shape (a training run has one);
         # dynamic kernels measured ~35% slower. Past dynamo's recompile
         # limit, new shapes run the same function eagerly.
@@ -103,5 +122,5 @@ def compiled(fn: Callable) -> Callable:
                     f'compiler on CPU (Triton on CUDA); set compile=False to run eagerly.'
                 ) from err
 
-        _COMPILED[fn.__name__] = run
-    return _COMPILED[fn.__name__]
+        _COMPILED[fn] = run
+    return _COMPILED[fn]

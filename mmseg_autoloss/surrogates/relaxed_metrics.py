@@ -41,7 +41,7 @@ from torch.autograd.function import once_differentiable
 
 from .boundary import (boundary_band, dilate_at, erode, erode_backward, label_edges,
                        or_dilate_bits, window_argmax)
-from .fused import compiled, confusion_backward, confusion_forward
+from .fused import compiled, confusion_backward, confusion_forward, label_class_grad
 from .parameterization import (CPU_BLOCK, METRIC_NUM_G, PiecewiseG, check_target_metric,
                                evaluate_packed)
 
@@ -182,12 +182,12 @@ class _SoftConfusion(torch.autograd.Function):
         lab, wf = label.reshape(n, 1, hw), w.reshape(n, hw)
         ctx.fused = fused
         if fused:
-            probs, or_sum, der_w, p_gt = compiled(confusion_forward)(
-                z, lab, wf, *g_or.packed(z.dtype, z.device), from_logits, need)
+            or_g = g_or.packed(z.dtype, z.device)
+            probs, or_sum, der_w, p_gt = compiled(confusion_forward)(z, lab, wf, *or_g,
+                                                                      from_logits, need)
             p_gt = p_gt.view_as(label)
             a_val, a_der = compiled(evaluate_packed)(p_gt, *g_and.packed(z.dtype, z.device))
-            o_gt_val, o_gt_der = compiled(evaluate_packed)(p_gt,
-                                                           *g_or.packed(z.dtype, z.device))
+            o_gt_val, o_gt_der = compiled(evaluate_packed)(p_gt, *or_g)
         else:
             probs, or_sum, der_w, p_gt = _SoftConfusion._blocked_forward(
                 z, lab, wf, g_or, classes, from_logits, need)
@@ -237,19 +237,16 @@ class _SoftConfusion(torch.autograd.Function):
         lab, w, probs, der_w, a_der, o_gt_der, classes = ctx.saved_tensors
         n, c = ctx.shape[:2]
         hw = lab.shape[2]
-        nc = c if classes is None else classes.numel()
         g_inter = der_w.new_zeros(n, c) if g_inter is None else g_inter
         g_union = der_w.new_zeros(n, c) if g_union is None else g_union
+        a_der, o_gt_der, w = a_der.view(n, 1, hw), o_gt_der.view(n, 1, hw), w.view(n, 1, hw)
         if ctx.fused:
-            grad = compiled(confusion_backward)(probs, der_w, g_inter, g_union,
-                                                a_der.view(n, 1, hw), o_gt_der.view(n, 1, hw),
-                                                w.view(n, 1, hw), lab)
+            grad = compiled(confusion_backward)(probs, der_w, g_inter, g_union, a_der,
+                                                o_gt_der, w, lab)
             return (grad.view(ctx.shape),) + (None,) * 9
+        nc = c if classes is None else classes.numel()
         g_sel = g_union if classes is None else g_union.index_select(1, classes)
-        # The ground-truth class: + AND term, − the OR term counted above.
-        lab2 = lab.view(n, hw)
-        at_gt = ((g_inter.gather(1, lab2) * a_der.view(n, hw) -
-                  g_union.gather(1, lab2) * o_gt_der.view(n, hw)) * w.view(n, hw))[:, None]
+        at_gt = label_class_grad(g_inter, g_union, a_der, o_gt_der, w, lab)
         grad = der_w.new_empty(n, c, hw)
         at = 0
         for im, px in _blocks(n, c, hw, der_w.device):
