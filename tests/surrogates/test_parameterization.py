@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from mmseg_autoloss.surrogates import (DEFAULT_NUM_PIECES, METRIC_NUM_G, METRICS, PRESETS,
@@ -145,6 +145,7 @@ def test_gradcheck_interior_theta(param, num_pieces):
 @settings(max_examples=60, deadline=None)
 @given(st.integers(1, 3).flatmap(lambda n: st.tuples(st.just(n), theta_strategy(n))),
        st.sampled_from(PARAMS))
+@example(args=(2, [0.5, 0.71875, 0.0, 0.0, 0.0, 0.0]), param='bezier')  # B1 = B2 = B3
 def test_packed_formula_equals_piecewise_g(args, param):
     """evaluate_packed (the compiled path's g) = PiecewiseG, value and slope,
     for every θ, with the exact truth table in float32 and float64."""
@@ -155,7 +156,14 @@ def test_packed_formula_equals_piecewise_g(args, param):
                    torch.tensor(g.points.tolist()[0::2] + [0.0, 1.0], dtype=torch.float64)])
     value, deriv = evaluate_packed(y, *g.packed(torch.float64, y.device))
     torch.testing.assert_close(value, g(y), rtol=0, atol=1e-12)
-    torch.testing.assert_close(deriv, g.derivative(y), rtol=1e-9, atol=1e-9)
+    ref = g.derivative(y)
+    torch.testing.assert_close(deriv[:500], ref[:500], rtol=1e-9, atol=1e-9)
+    # At a joint u the slope can be a 0/0 limit: a degenerate piece (B1 = B2)
+    # has du/ds = dv/ds = 0 at s = 1, and g' = (p + 2qs)·alpha / 2D comes
+    # from a cancelling numerator over D's 1e-12 floor, so one rounding more
+    # or less (fused multiply-add) moves it by ~1e-4 relative; both stay
+    # finite and agree to that conditioning.
+    torch.testing.assert_close(deriv[500:], ref[500:], rtol=1e-3, atol=1e-9)
     for dtype in (torch.float32, torch.float64):
         ends = torch.tensor([0.0, 1.0], dtype=dtype)
         assert evaluate_packed(ends, *g.packed(dtype, ends.device))[0].tolist() == [0.0, 1.0]
