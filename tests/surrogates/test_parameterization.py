@@ -146,6 +146,7 @@ def test_gradcheck_interior_theta(param, num_pieces):
 @given(st.integers(1, 3).flatmap(lambda n: st.tuples(st.just(n), theta_strategy(n))),
        st.sampled_from(PARAMS))
 @example(args=(2, [0.5, 0.71875, 0.0, 0.0, 0.0, 0.0]), param='bezier')  # B1 = B2 = B3
+@example(args=(3, [0.25, 0.0, 0.0, 0.0, 0.5, 0.0, 0.0, 1.0, 0.0, 0.0]), param='bezier')
 def test_packed_formula_equals_piecewise_g(args, param):
     """evaluate_packed (the compiled path's g) = PiecewiseG, value and slope,
     for every θ, with the exact truth table in float32 and float64."""
@@ -155,15 +156,21 @@ def test_packed_formula_equals_piecewise_g(args, param):
                               dtype=torch.float64),
                    torch.tensor(g.points.tolist()[0::2] + [0.0, 1.0], dtype=torch.float64)])
     value, deriv = evaluate_packed(y, *g.packed(torch.float64, y.device))
-    torch.testing.assert_close(value, g(y), rtol=0, atol=1e-12)
-    ref = g.derivative(y)
+    ref_value, ref = g(y), g.derivative(y)
+    torch.testing.assert_close(value[:500], ref_value[:500], rtol=0, atol=1e-12)
     torch.testing.assert_close(deriv[:500], ref[:500], rtol=1e-9, atol=1e-9)
-    # At a joint u the slope can be a 0/0 limit: a degenerate piece (B1 = B2)
-    # has du/ds = dv/ds = 0 at s = 1, and g' = (p + 2qs)·alpha / 2D comes
-    # from a cancelling numerator over D's 1e-12 floor, so one rounding more
-    # or less (fused multiply-add) moves it by ~1e-4 relative; both stay
-    # finite and agree to that conditioning.
-    torch.testing.assert_close(deriv[500:], ref[500:], rtol=1e-3, atol=1e-9)
+    # At the joints (the control points' u) a piece may end in a vertical
+    # tangent, where D = sqrt(m² + (1-2m)x) cancels to ~0: one rounding more
+    # or less (fused multiply-add) moves D by ~sqrt(eps), so g by ~1e-8
+    # (still far below any jump, which the piece choice at a bound decides),
+    # and g' ~ 1/D by any factor. Where g' stays moderate it is a 0/0 limit
+    # (numerator and D vanish together) and agrees to ~1e-4.
+    joints = slice(500, None)
+    torch.testing.assert_close(value[joints], ref_value[joints], rtol=0, atol=1e-7)
+    assert bool(torch.isfinite(deriv).all() and (deriv >= 0).all())
+    moderate = ref[joints] <= 1e3
+    torch.testing.assert_close(deriv[joints][moderate], ref[joints][moderate], rtol=1e-3,
+                               atol=1e-9)
     for dtype in (torch.float32, torch.float64):
         ends = torch.tensor([0.0, 1.0], dtype=dtype)
         assert evaluate_packed(ends, *g.packed(dtype, ends.device))[0].tolist() == [0.0, 1.0]
