@@ -40,8 +40,8 @@ TARGET = {m: 4.0 if m in ('BIoU', 'BF1') else 2.0 for m in METRICS}
 
 
 def loss_configs(compile: bool = True) -> List[Tuple[str, dict]]:
-    """(row name, loss config); ``compile`` adds the IoU family with
-    ``compile=True`` (rows named '… (compile)')."""
+    """(row name, loss config); ``compile`` adds the metrics with compiled
+    kernels (IoU family, BF1) with ``compile=True`` (rows named '… (compile)')."""
     cfgs = [('CrossEntropyLoss', dict(type='CrossEntropyLoss', use_sigmoid=False)),
             ('LovaszLoss', dict(type='LovaszLoss', loss_type='multi_class', per_image=False,
                                 reduction='none')),
@@ -228,7 +228,7 @@ def main() -> None:
             'the losses timed round-robin, each right after an untimed run of itself (CPU: '
             'user CPU time; CUDA: synchronized wall time). '
             'Targets (issue): mIoU/FWIoU/mAcc/gAcc <= 2x CE time, BIoU/BF1 <= 4x. '
-            "'(compile)': compile=True, the soft confusion as torch.compile'd kernels "
+            "'(compile)': compile=True, the soft confusion (BF1: the soft boundary) as torch.compile'd kernels "
             '(compilation happens in the untimed warm-up). '
             'CPU memory is the resident-set high-water mark growth (approximate).'
             + (' Steady glibc heap in this process (fixed mmap/trim thresholds, see '

@@ -13,7 +13,7 @@ per graph and input shape the first time in a process (inductor's on-disk
 cache shortens later runs). After torch._dynamo's recompile limit (8 shapes
 or dtypes per function), further ones run the same code eagerly.
 """
-from typing import Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import torch
 
@@ -100,17 +100,19 @@ def confusion_backward(probs: Optional[torch.Tensor], der_w: torch.Tensor,
     return probs * (grad - (probs * grad).sum(1, keepdim=True))
 
 
-_COMPILED: Dict[Callable, Callable] = {}
+_COMPILED: Dict[Tuple[Callable, tuple], Callable] = {}
 
 
-def compiled(fn: Callable) -> Callable:
-    """``torch.compile`` of ``fn`` (built once per process), whose failures
-    name the cause and the way back to the eager path."""
-    if fn not in _COMPILED:
+def compiled(fn: Callable, options: Optional[Dict[str, Any]] = None) -> Callable:
+    """``torch.compile`` of ``fn`` (built once per process and ``options``,
+    inductor settings), whose failures name the cause and the way back to
+    the eager path."""
+    key = (fn, tuple(sorted((options or {}).items())))
+    if key not in _COMPILED:
         # Static shapes: a kernel per input shape (a training run has one);
         # dynamic kernels measured ~35% slower. Past dynamo's recompile
         # limit, new shapes run the same function eagerly.
-        compiled_fn = torch.compile(fn, dynamic=False)
+        compiled_fn = torch.compile(fn, dynamic=False, options=options)
 
         def run(*args):
             try:
@@ -122,5 +124,5 @@ def compiled(fn: Callable) -> Callable:
                     f'compiler on CPU (Triton on CUDA); set compile=False to run eagerly.'
                 ) from err
 
-        _COMPILED[fn] = run
-    return _COMPILED[fn]
+        _COMPILED[key] = run
+    return _COMPILED[key]

@@ -42,6 +42,7 @@ from torch.autograd.function import once_differentiable
 from .boundary import (boundary_band, dilate_at, erode, erode_backward, label_edges,
                        or_dilate_bits, window_argmax)
 from .fused import compiled, confusion_backward, confusion_forward, label_class_grad
+from .fused_boundary import GROUP_BITS, FusedBoundaryF1Stats
 from .parameterization import (CPU_BLOCK, METRIC_NUM_G, PiecewiseG, check_target_metric,
                                evaluate_packed)
 
@@ -573,17 +574,18 @@ class _BoundaryF1Stats(torch.autograd.Function):
 _BITS = 63  # channels per int64 bit map
 
 
-def _channel_bits(channel_map: torch.Tensor, k: int, tol: int) -> torch.Tensor:
-    """Dilated one-bit-per-channel maps, (G, N, H·W) int64 with G = ⌈k / 63⌉.
+def _channel_bits(channel_map: torch.Tensor, k: int, tol: int, per_group: int = _BITS,
+                  dtype: torch.dtype = torch.int64) -> torch.Tensor:
+    """Dilated one-bit-per-channel maps, (G, N, H·W) with G = ⌈k / per_group⌉.
 
     ``channel_map`` (N, H, W) holds a channel in [0, k) or -1 (none); bit j
-    of group g is set within ``tol`` of a pixel of channel 63·g + j.
+    of group g is set within ``tol`` of a pixel of channel per_group·g + j.
     """
     groups = []
-    for start in range(0, k, _BITS):
-        rel = channel_map - start
-        inside = (rel >= 0) & (rel < min(_BITS, k - start))
-        bits = torch.where(inside, torch.ones_like(rel) << rel.clamp(0, _BITS - 1),
+    for start in range(0, k, per_group):
+        rel = (channel_map - start).to(dtype)
+        inside = (rel >= 0) & (rel < min(per_group, k - start))
+        bits = torch.where(inside, torch.ones_like(rel) << rel.clamp(0, per_group - 1),
                            torch.zeros_like(rel))
         groups.append(or_dilate_bits(bits, tol).flatten(1))
     return torch.stack(groups)
@@ -602,6 +604,14 @@ def _bit_rows(bits: torch.Tensor, k: int, dtype: torch.dtype, start: int = 0,
     return (rows[0] if len(rows) == 1 else torch.cat(rows)).to(dtype)
 
 
+def _boundary_targets(label: torch.Tensor, valid: torch.Tensor, w: torch.Tensor,
+                      safe_label: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Weights of the GT boundary pixels (0 elsewhere) and their class (-1
+    elsewhere), (N, H, W) each."""
+    edge = label_edges(label) & valid
+    return w * edge.to(w.dtype), torch.where(edge, safe_label, torch.full_like(safe_label, -1))
+
+
 def soft_boundary(probs: torch.Tensor, gs: Sequence[GFn]) -> torch.Tensor:
     """BD(ỹ) = XOR(ỹ, erode(ỹ)) with g1, g2 (AND) and g3, g4 (OR) (SPEC §2.5)."""
     er = erode(probs)
@@ -611,21 +621,27 @@ def soft_boundary(probs: torch.Tensor, gs: Sequence[GFn]) -> torch.Tensor:
 
 
 def relaxed_bf1(probs, label, gs, ignore_index=255, weight=None, class_reduction='all',
-                eps=1e-6, tol=5, drop_bg=False, bg_index=0, from_logits=False) -> torch.Tensor:
+                eps=1e-6, tol=5, drop_bg=False, bg_index=0, from_logits=False,
+                compile=False) -> torch.Tensor:
     """Relaxed BF1: mean_c F1 of soft-boundary precision and recall.
 
     P_c = Σ BD(ỹ_c)·Dil(BD(y_c)) / Σ BD(ỹ_c), R_c = Σ Dil(BD(ỹ_c))·BD(y_c) /
     Σ BD(y_c), averaged over classes with a ground-truth boundary (class
     ``bg_index`` left out when ``drop_bg``). gs = (g1, g2, g3, g4).
+    ``compile``: the soft boundary and its sums as compiled kernels
+    (:mod:`.fused_boundary`, all channels) when all four g's are
+    :class:`PiecewiseG` and the input is float32/float64.
     """
-    probs = _as_probs(probs, from_logits)
+    fused = (compile and all(isinstance(g, PiecewiseG) for g in gs)
+             and probs.dtype in (torch.float32, torch.float64))
+    if not fused:  # the compiled kernels take the logits
+        probs = _as_probs(probs, from_logits)
     st = _Stats(probs, label, ignore_index, weight)
     # As the evaluation metric: boundaries on the full maps (an ignored
     # label is no class; the prediction there is kept), counted at labelled
     # pixels only. A GT boundary pixel is in BD(y_c) of its own class c
     # only, so the GT side is a list of pixels, not C maps.
-    edge = label_edges(label) & st.valid
-    w_edge = st.w * edge.to(st.w.dtype)
+    w_edge, gt_class = _boundary_targets(label, st.valid, st.w, st.label)
     n_gt_all = st.per_class(w_edge).sum(0)
     present = n_gt_all > 0
     if drop_bg and 0 <= bg_index < st.c:
@@ -635,24 +651,29 @@ def relaxed_bf1(probs, label, gs, ignore_index=255, weight=None, class_reduction
     # Classes left out of the mean need no boundary at all: every operator
     # here works per channel, so only the averaged channels need computing
     # (worth a copy once a quarter of them are left out).
-    classes = _present_classes(present)
+    classes = None if fused else _present_classes(present)
     if classes is None:
         classes = torch.arange(st.c, device=label.device)
+        gt_channel = gt_class
     else:
         probs = probs.index_select(1, classes)
         present = present[classes]
+        channel = torch.full((st.c,), -1, dtype=torch.long, device=label.device)
+        channel[classes] = torch.arange(classes.numel(), device=label.device)
+        gt_channel = torch.where(gt_class >= 0, channel[gt_class.clamp(min=0)], gt_class)
     n, k, h, wd = probs.shape
-    channel = torch.full((st.c,), -1, dtype=torch.long, device=label.device)
-    channel[classes] = torch.arange(k, device=label.device)
-    # Each GT boundary pixel as its channel (-1: none). Recall reads
-    # Dil(BD(ỹ_c)) only at the GT boundary pixels of class c; precision
-    # needs Dil(BD(y_c)), dilated for all channels at once as bits (no
-    # gradient flows into the labels).
-    gt_channel = torch.where(edge, channel[st.label], torch.full_like(st.label, -1))
-    img, row, col = ((gt_channel >= 0) & (w_edge > 0)).nonzero(as_tuple=True)
-    ch = gt_channel[img, row, col]
-    at = ((img * k + ch) * h + row) * wd + col
-    if all(isinstance(g, PiecewiseG) for g in gs):
+    # Recall reads Dil(BD(ỹ_c)) only at the GT boundary pixels of class c;
+    # precision needs Dil(BD(y_c)), dilated for all channels at once as bits
+    # (no gradient flows into the labels).
+    pos = ((gt_channel >= 0) & (w_edge > 0)).flatten().nonzero().flatten()
+    ch = gt_channel.flatten().take(pos)
+    w_at = w_edge.flatten().take(pos)
+    at = (pos.div(h * wd, rounding_mode='floor') * k + ch) * (h * wd) + pos.remainder(h * wd)
+    if fused:
+        n_pred, match_p, at_max = FusedBoundaryF1Stats.apply(
+            probs, st.w.detach(), _channel_bits(gt_channel, k, tol, GROUP_BITS, torch.int32).view(
+                -1, n, h, wd), at, tol, tuple(gs), from_logits)
+    elif all(isinstance(g, PiecewiseG) for g in gs):
         n_pred, match_p, at_max = _BoundaryF1Stats.apply(
             probs, st.w.detach().flatten(1), _channel_bits(gt_channel, k, tol), at, tol,
             tuple(gs))
@@ -664,7 +685,7 @@ def relaxed_bf1(probs, label, gs, ignore_index=255, weight=None, class_reduction
         n_pred = torch.einsum('nch,nh->c', e, st.w.flatten(1))
         match_p = torch.einsum('nch,nch->c', e, near * st.w.flatten(1)[:, None])
         at_max = dilate_at(pred_bd, at, tol)
-    match_r = probs.new_zeros(k).index_add(0, ch, at_max * w_edge[img, row, col])
+    match_r = probs.new_zeros(k).index_add(0, ch, at_max * w_at)
     n_gt = n_gt_all[classes]
     p = match_p / (n_pred + eps)
     r = match_r / (n_gt + eps)
@@ -709,8 +730,9 @@ _FNS: Dict[str, Callable] = {
     'mIoU_I': relaxed_miou_image, 'mIoU_C': relaxed_miou_class
 }
 _BOUNDARY = ('BIoU', 'BF1')
-# Metrics built on the soft confusion, which ``compile=True`` fuses.
-COMPILABLE = ('mIoU', 'FWIoU', 'mDice', 'BIoU', 'mIoU_I', 'mIoU_C')
+# Metrics with compiled kernels (``compile=True``): the soft confusion, the
+# soft boundary.
+COMPILABLE = ('mIoU', 'FWIoU', 'mDice', 'BIoU', 'BF1', 'mIoU_I', 'mIoU_C')
 
 
 def relaxed_metric(probs: torch.Tensor, label: torch.Tensor, target_metric: str,
@@ -737,11 +759,12 @@ def relaxed_metric(probs: torch.Tensor, label: torch.Tensor, target_metric: str,
         from_logits (bool): ``probs`` holds logits; the softmax is taken
             here (for the IoU family its backward is applied inside the
             blocked g pass, cheaper than a separate ``softmax``).
-        compile (bool): IoU family (mIoU, FWIoU, mDice, BIoU, mIoU_I,
-            mIoU_C) with :class:`PiecewiseG` g's: run the soft confusion as
-            ``torch.compile``d kernels (:mod:`.fused`; same values, about
-            half the time on CPU, seconds of compilation per input shape).
-            Other metrics ignore it.
+        compile (bool): With :class:`PiecewiseG` g's, run the IoU family's
+            (mIoU, FWIoU, mDice, BIoU, mIoU_I, mIoU_C) soft confusion
+            (:mod:`.fused`) or BF1's soft boundary (:mod:`.fused_boundary`)
+            as ``torch.compile``d kernels: same values, about half the time
+            on CPU, seconds of compilation per input shape. mAcc and gAcc
+            ignore it.
 
     Returns:
         Tensor: 0-d surrogate metric in [0, 1] (higher is better); float32

@@ -142,6 +142,7 @@ def test_gradcheck_and_autocast():
 def test_compile_option_gives_the_eager_loss():
     logits, label = _inputs(4, h=16, w=16)
     for cfg in (dict(preset='voc_miou'), dict(preset='voc_biou', tol=1),
+                dict(preset='voc_bf1', tol=2),
                 dict(preset='voc_macc')):  # mAcc has no compiled path: ignored
         eager, fused = build(**cfg), build(compile=True, **cfg)
         assert 'compile=True' in repr(fused) and callable(fused.compile)  # nn.Module's
@@ -160,7 +161,8 @@ def test_in_decode_and_auxiliary_heads(tiny_cfg):
     cfg = tiny_cfg(loss_decode=[
         dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
         dict(type='AutoSegLoss', target_metric='mIoU', preset='voc_miou', compile=True),
-        dict(type='AutoSegLoss', preset='voc_bf1', loss_name='loss_bf1', loss_weight=0.5)
+        dict(type='AutoSegLoss', preset='voc_bf1', loss_name='loss_bf1', loss_weight=0.5,
+             compile=True)
     ])
     cfg.model.auxiliary_head.loss_decode = dict(type='AutoSegLoss', target_metric='mAcc',
                                                 preset='voc_macc', loss_weight=0.4)

@@ -1,9 +1,10 @@
-"""compile=True: the soft confusion as torch.compile'd kernels (surrogates/fused.py)
-gives the eager path's values and gradients."""
+"""compile=True: the soft confusion (surrogates/fused.py) and the soft
+boundary (surrogates/fused_boundary.py) as torch.compile'd kernels give the
+eager path's values and gradients."""
 import pytest
 import torch
 
-from mmseg_autoloss.surrogates import PRESETS, build_g_functions, relaxed_metric
+from mmseg_autoloss.surrogates import METRIC_NUM_G, PRESETS, build_g_functions, relaxed_metric
 from mmseg_autoloss.surrogates import fused
 from mmseg_autoloss.surrogates.relaxed_metrics import COMPILABLE
 
@@ -19,9 +20,10 @@ def _batch(seed, n=2, h=12, w=10, dtype=torch.float64):
     return logits, label, weight
 
 
-def _gs(preset='voc_miou'):
-    p = PRESETS[preset]
-    return build_g_functions(2, p['num_pieces'], control_points=p['control_points'])
+def _gs(metric='mIoU'):
+    p = PRESETS['voc_bf1' if metric == 'BF1' else 'voc_miou']
+    return build_g_functions(METRIC_NUM_G[metric], p['num_pieces'],
+                             control_points=p['control_points'])
 
 
 def _value_and_grad(metric, logits, label, gs, compile, from_logits, **kw):
@@ -40,8 +42,8 @@ def test_compiled_equals_eager(metric, from_logits, class_reduction):
     weights and a class absent from the labels (the eager path skips it)."""
     logits, label, weight = _batch(3)
     kw = dict(weight=weight, tol=2, class_reduction=class_reduction)
-    v0, g0 = _value_and_grad(metric, logits, label, _gs(), False, from_logits, **kw)
-    v1, g1 = _value_and_grad(metric, logits, label, _gs(), True, from_logits, **kw)
+    v0, g0 = _value_and_grad(metric, logits, label, _gs(metric), False, from_logits, **kw)
+    v1, g1 = _value_and_grad(metric, logits, label, _gs(metric), True, from_logits, **kw)
     assert v1.item() == pytest.approx(v0.item(), abs=1e-12)
     torch.testing.assert_close(g1, g0, rtol=1e-9, atol=1e-12)
 
@@ -102,3 +104,5 @@ def test_compile_failure_names_the_cause_and_the_way_out(monkeypatch):
     with pytest.raises(RuntimeError, match=r'confusion_forward.*no C\+\+ compiler.*'
                        r'compile=False'):
         relaxed_metric(logits, label, 'mIoU', _gs(), from_logits=True, compile=True)
+    with pytest.raises(RuntimeError, match=r'probs_canvas.*no C\+\+ compiler.*compile=False'):
+        relaxed_metric(logits, label, 'BF1', _gs('BF1'), from_logits=True, compile=True)

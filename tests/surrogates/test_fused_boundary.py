@@ -1,0 +1,142 @@
+"""compile=True for BF1: the soft boundary on padded canvases
+(surrogates/fused_boundary.py) against the eager _BoundaryF1Stats."""
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch._dynamo.utils import counters
+
+from mmseg_autoloss.surrogates import build_g_functions, num_theta, relaxed_metric
+from mmseg_autoloss.surrogates.boundary import window_argmax
+from mmseg_autoloss.surrogates.fused_boundary import canvas_margin, canvas_window_argmax
+
+
+def _gs(param='bezier', num_pieces=1, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    theta = torch.rand(num_theta('BF1', num_pieces), generator=gen)
+    return build_g_functions(4, num_pieces, param, theta=theta.tolist())
+
+
+def _run(scores, label, gs, compile, from_logits=True, **kw):
+    z = scores.clone().requires_grad_()
+    value = relaxed_metric(z, label, 'BF1', gs, from_logits=from_logits, compile=compile, **kw)
+    value.backward()
+    return value.detach(), z.grad
+
+
+def _batch(seed, n=2, c=4, h=11, w=13, dtype=torch.float64):
+    gen = torch.Generator().manual_seed(seed)
+    # blocky labels: real boundaries, not salt and pepper
+    label = torch.randint(0, c, (n, (h + 2) // 3, (w + 2) // 3), generator=gen)
+    label = label.repeat_interleave(3, 1).repeat_interleave(3, 2)[:, :h, :w].contiguous()
+    label[0, :2, :3] = 255
+    return 2 * torch.randn(n, c, h, w, generator=gen, dtype=dtype), label
+
+
+@pytest.fixture(autouse=True)
+def fresh_dynamo():
+    """Each test compiles afresh and checks that it did: past dynamo's
+    recompile limit a function runs eagerly, and the comparisons below
+    would compare the eager path with itself."""
+    torch._dynamo.reset()
+    counters.clear()
+    yield
+
+
+def _compiled_graphs() -> int:
+    return counters['stats']['unique_graphs']
+
+
+# width 13: no margin gives whole 8-wide rows; tol 0: no recall window
+@pytest.mark.parametrize('param, num_pieces, tol, width', [('bezier', 1, 1, 13),
+                                                           ('bezier', 2, 3, 16),
+                                                           ('linear', 2, 0, 16)])
+def test_compiled_bf1_equals_eager(param, num_pieces, tol, width):
+    logits, label = _batch(tol + width, w=width)
+    gen = torch.Generator().manual_seed(1)
+    weight = torch.rand(label.shape, generator=gen, dtype=logits.dtype)
+    gs = _gs(param, num_pieces, seed=tol)
+    for kw in (dict(tol=tol, weight=weight), dict(tol=tol, drop_bg=True)):
+        v0, g0 = _run(logits, label, gs, False, **kw)
+        v1, g1 = _run(logits, label, gs, True, **kw)
+        assert v1.item() == pytest.approx(v0.item(), abs=1e-12)
+        torch.testing.assert_close(g1, g0, rtol=1e-9, atol=1e-13)
+    assert _compiled_graphs() >= 4
+
+
+def test_compiled_bf1_ties_follow_the_eager_rules():
+    """One-hot probabilities tie everywhere (erosion minima, window maxima):
+    the compiled winners must be the eager ones, so the gradients match
+    exactly, not just up to a valid subgradient."""
+    logits, label = _batch(4, c=3, h=12, w=12)
+    probs = torch.nn.functional.one_hot(logits.argmax(1), 3).movedim(-1, 1).double()
+    gs = _gs('bezier', 2, seed=5)
+    v0, g0 = _run(probs, label, gs, False, from_logits=False, tol=2)
+    v1, g1 = _run(probs, label, gs, True, from_logits=False, tol=2)
+    assert v1.item() == pytest.approx(v0.item(), abs=1e-12)
+    assert bool((g0 != 0).any())
+    torch.testing.assert_close(g1, g0, rtol=1e-9, atol=1e-13)
+    assert _compiled_graphs() >= 4
+
+
+def test_compiled_bf1_many_classes_float32_and_no_grad():
+    """40 classes need two int32 bit groups; float32 agrees to rounding; a
+    no-grad forward gives the same value."""
+    logits, label = _batch(8, c=40, h=16, w=24, dtype=torch.float32)
+    gs = _gs('bezier', 1, seed=2)
+    v0, g0 = _run(logits, label, gs, False, tol=2)
+    v1, g1 = _run(logits, label, gs, True, tol=2)
+    assert v1.item() == pytest.approx(v0.item(), abs=1e-5)
+    torch.testing.assert_close(g1, g0, rtol=1e-4, atol=1e-8)
+    with torch.no_grad():
+        v2 = relaxed_metric(logits, label, 'BF1', gs, from_logits=True, compile=True, tol=2)
+    assert v2.item() == pytest.approx(v1.item(), abs=1e-6)
+    assert _compiled_graphs() >= 5  # 4 with grad, the boundary again without
+
+
+def test_compiled_bf1_gradcheck_and_half_precision():
+    logits, label = _batch(9, n=1, c=3, h=7, w=8)
+    gs = _gs('bezier', 2, seed=3)
+    z = logits.clone().requires_grad_()
+    assert torch.autograd.gradcheck(
+        lambda x: relaxed_metric(x, label, 'BF1', gs, from_logits=True, compile=True, tol=1),
+        (z, ))
+    # float16 input runs in float32 (like the eager path), compiled or not
+    half = logits.half()
+    ref = relaxed_metric(half, label, 'BF1', gs, from_logits=True, tol=1)
+    out = relaxed_metric(half, label, 'BF1', gs, from_logits=True, tol=1, compile=True)
+    assert out.item() == pytest.approx(ref.item(), abs=1e-5)
+    assert _compiled_graphs() >= 4
+
+
+def test_canvas_margin_rounds_rows_to_whole_vectors():
+    assert canvas_margin(128, 5) == 8  # 144 = 18 * 8
+    assert canvas_margin(512, 0) == 4
+    assert canvas_margin(13, 3) == 3  # odd width: no margin helps, the minimum
+    for width in range(1, 40):
+        for tol in range(0, 7):
+            t = canvas_margin(width, tol)
+            assert max(tol, 1) <= t <= max(tol, 1) + 3
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10_000), tol=st.integers(0, 4), h=st.integers(1, 9),
+       w=st.integers(1, 9), levels=st.sampled_from([2, 5, 1000]))
+def test_canvas_window_argmax_is_window_argmax(seed, tol, h, w, levels):
+    """The two-stage search on the -inf-padded canvas finds the same
+    position (first maximum in row-major order) as the direct window
+    search, ties included (few levels: many ties)."""
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randint(0, levels, (2, 3, h, w), generator=gen).double()
+    index = torch.randint(0, x.numel(), (17, ), generator=gen)
+    t = canvas_margin(w, tol)
+    e = torch.full((2, 3, h + 2, w + 2 * t), -float('inf'), dtype=x.dtype)
+    e[:, :, 1:1 + h, t:t + w] = x
+    row_max = torch.nn.functional.max_pool2d(x, (1, 2 * tol + 1), 1, (0, tol)) if tol else x
+    value, pos = canvas_window_argmax(e, row_max, index, tol, t)
+    expected = window_argmax(x, index, tol)
+    plane, rest = pos.div((h + 2) * (w + 2 * t), rounding_mode='floor'), pos.remainder(
+        (h + 2) * (w + 2 * t))
+    row, col = rest.div(w + 2 * t, rounding_mode='floor') - 1, rest.remainder(w + 2 * t) - t
+    assert torch.equal((plane * h + row) * w + col, expected)
+    assert torch.equal(value, x.reshape(-1)[expected])
