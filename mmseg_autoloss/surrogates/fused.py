@@ -79,8 +79,8 @@ def confusion_backward(probs: Optional[torch.Tensor], der_w: torch.Tensor,
     """Gradient of the scores from ∂loss/∂inter and ∂loss/∂union.
 
     ``g_or'·w·∂union`` everywhere; at the label class also
-    :func:`label_class_grad`; then the softmax Jacobian ``p ⊙ (∂ − Σ_c p_c ∂_c)`` when ``probs`` is
-    given (from logits).
+    :func:`label_class_grad`; then the softmax Jacobian
+    ``p ⊙ (∂ − Σ_c p_c ∂_c)`` when ``probs`` is given (from logits).
 
     Args:
         probs (Tensor, optional): ỹ (N, C, P) for the softmax Jacobian.

@@ -255,7 +255,8 @@ class FusedBoundaryF1Stats(torch.autograd.Function):
                                                            int(tol), t)
         at_max, winner = canvas_window_argmax(e, row_max, at, tol, t)
         if need:
-            ctx.save_for_backward(probs, de_da, de_db, code, w_r, bits_r, groups, shifts, winner)
+            ctx.save_for_backward(probs if from_logits else None, de_da, de_db, code, w_r,
+                                  bits_r, groups, shifts, winner)
             ctx.t, ctx.from_logits = t, from_logits
         return n_pred, match_p, at_max
 

@@ -305,6 +305,13 @@ def _eval_g(g: GFn, y: torch.Tensor, need_grad: bool, scratch: Union[bool, str] 
     return val.detach(), der
 
 
+def _fusable(compile: bool, gs: Sequence[GFn], scores: torch.Tensor) -> bool:
+    """``compile=True`` can run: every g packs (:class:`PiecewiseG`) and the
+    scores are float32/float64."""
+    return (compile and all(isinstance(g, PiecewiseG) for g in gs)
+            and scores.dtype in (torch.float32, torch.float64))
+
+
 def _inter_union(scores: torch.Tensor, st: _Stats, g_and: GFn, g_or: GFn, w: torch.Tensor,
                  from_logits: bool = False, compile: bool = False
                  ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -317,8 +324,7 @@ def _inter_union(scores: torch.Tensor, st: _Stats, g_and: GFn, g_or: GFn, w: tor
     :class:`PiecewiseG` and the scores are float32/float64.
     """
     count = st.gt_count(w)
-    fused = (compile and isinstance(g_and, PiecewiseG) and isinstance(g_or, PiecewiseG)
-             and scores.dtype in (torch.float32, torch.float64))
+    fused = _fusable(compile, (g_and, g_or), scores)
     classes = None if fused else _present_classes(count.sum(0) > 0)
     inter, union = _SoftConfusion.apply(scores, st.label, w.detach(), count.detach(), g_and,
                                         g_or, st.per_class, classes, from_logits, fused)
@@ -632,8 +638,7 @@ def relaxed_bf1(probs, label, gs, ignore_index=255, weight=None, class_reduction
     (:mod:`.fused_boundary`, all channels) when all four g's are
     :class:`PiecewiseG` and the input is float32/float64.
     """
-    fused = (compile and all(isinstance(g, PiecewiseG) for g in gs)
-             and probs.dtype in (torch.float32, torch.float64))
+    fused = _fusable(compile, gs, probs)
     if not fused:  # the compiled kernels take the logits
         probs = _as_probs(probs, from_logits)
     st = _Stats(probs, label, ignore_index, weight)
