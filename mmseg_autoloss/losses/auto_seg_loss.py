@@ -94,7 +94,7 @@ class AutoSegLoss(nn.Module):
         compile (bool): Run the IoU family's soft confusion (mIoU, FWIoU,
             mDice, BIoU, mIoU_I, mIoU_C) and BF1's soft boundary as
             ``torch.compile``d fused kernels: same values, about half the
-            time on CPU (BF1: 45%); needs a C++ compiler (Triton on CUDA) and
+            time on CPU (BF1: under half); needs a C++ compiler (Triton on CUDA) and
             compiles for seconds per input shape and process [False].
     """
 
