@@ -26,13 +26,17 @@ Same statistics and formulas as the eager path (values and gradients equal
 to rounding, tested), all C channels (a fixed shape per input shape: one
 compiled graph per training run).
 """
-from typing import Optional, Tuple
+import ctypes
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
 from .fused import compiled
+from .native import load_kernel
 from .parameterization import evaluate_packed
 
 __all__ = ['canvas_margin', 'probs_canvas', 'soft_boundary_canvas', 'boundary_sums',
@@ -222,6 +226,141 @@ def _take(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return x.reshape(-1).index_select(0, index.reshape(-1)).view(index.shape)
 
 
+# On the CPU the hand-written kernels of ``csrc/bf1_cpu.cpp`` replace the
+# compiled ones: a row at a time per (image, class) plane, the erosion, the
+# four g's, e, its derivatives, the precision sums and the recall row maxima
+# stay in L1 (inductor keeps them as whole-tensor loops). ``False`` forces
+# the torch.compile kernels (CUDA always uses those).
+NATIVE_CPU = True
+_NATIVE_ERRORS: list = []
+_PTR, _INT, _I64 = ctypes.c_void_p, ctypes.c_int, ctypes.c_int64
+_SIGNATURES = {
+    'bf1_forward': [_INT] + [_PTR] * 5 + [_INT] * 5 + [_PTR] * 2 + [_INT] * 3 + [_PTR] * 7,
+    'bf1_recall': [_PTR] * 3 + [_I64] * 2 + [_INT] * 3 + [_PTR] * 2,
+    'bf1_backward': [_PTR] * 7 + [_INT] * 4 + [_PTR] * 2 + [_INT] * 2 + [_PTR],
+    'bf1_recall_backward': [_PTR] * 5 + [_I64, _INT, _PTR],
+}
+
+
+def native_kernel() -> Optional[ctypes.CDLL]:
+    """The CPU BF1 kernel library, or None (with one warning) if it cannot be built."""
+    if _NATIVE_ERRORS:
+        return None
+    try:
+        lib = load_kernel('bf1_cpu')
+    except (RuntimeError, OSError) as err:
+        _NATIVE_ERRORS.append(err)
+        warnings.warn(f'compile=True: the CPU BF1 kernel could not be built; using the '
+                      f'torch.compile kernels instead ({err})')
+        return None
+    if not getattr(lib, 'typed', False):
+        for name, args in _SIGNATURES.items():
+            for suffix in ('f32', 'f64'):
+                fn = getattr(lib, f'{name}_{suffix}')
+                fn.argtypes = args
+                fn.restype = _INT if name == 'bf1_forward' else None
+        lib.typed = True
+    return lib
+
+
+def _ptr(t: Optional[torch.Tensor]) -> Optional[int]:
+    return None if t is None else t.data_ptr()
+
+
+def _split(total: int, fn: Callable[[int, int], None]) -> None:
+    """``fn(start, stop)`` over ``range(total)`` in torch's thread count of
+    chunks (the kernels release the GIL)."""
+    threads = min(torch.get_num_threads(), total)
+    if threads <= 1:
+        fn(0, total)
+        return
+    bounds = [total * i // threads for i in range(threads + 1)]
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(lambda i: fn(bounds[i], bounds[i + 1]), range(threads)))
+
+
+def _native_packs(gs: Sequence, dtype: torch.dtype) -> Optional[Tuple[torch.Tensor, torch.Tensor]]:
+    """The four g's constants (4, P, 12) and thresholds (4, P - 1) for the
+    CPU kernel, or None if their piece counts differ or exceed its limit."""
+    packs = [g.packed(dtype, torch.device('cpu')) for g in gs]
+    pieces = packs[0][0].shape[0]
+    if any(c.shape[0] != pieces for c, _ in packs) or pieces > 4:
+        return None
+    return (torch.stack([c for c, _ in packs]).contiguous(),
+            torch.stack([t for _, t in packs]).contiguous())
+
+
+def native_forward(lib: ctypes.CDLL, probs: torch.Tensor, w: torch.Tensor, bits: torch.Tensor,
+                   groups: torch.Tensor, shifts: torch.Tensor, at: torch.Tensor, tol: int,
+                   consts: torch.Tensor, thresholds: torch.Tensor, need_grad: bool):
+    """The forward on the CPU kernel.
+
+    Args:
+        probs (Tensor): ỹ (N, C, H, W), contiguous.
+        w (Tensor): Pixel weights (N, H, W), ``probs``' dtype.
+        bits, groups, shifts (Tensor): Dilated GT boundaries as int32 bit
+            maps (G, N, H, W), each channel's group (int64) and bit (int32).
+        at (Tensor): Flat int64 positions into (N, C, H, W) for recall.
+        tol (int): Boundary tolerance.
+        consts, thresholds (Tensor): :func:`_native_packs`.
+        need_grad (bool): Also return ∂e/∂a, ∂e/∂b and the erosion codes.
+
+    Returns:
+        tuple: Σ w·e, Σ w·near·e (C,), Dil(e) at ``at`` (K,), the winners'
+        flat positions (K,), ∂e/∂a, ∂e/∂b, codes (uint8) or three Nones.
+    """
+    n, c, h, width = probs.shape
+    suffix = 'f32' if probs.dtype == torch.float32 else 'f64'
+    e, row_max = torch.empty_like(probs), torch.empty_like(probs)
+    de_da = de_db = code = None
+    if need_grad:
+        de_da, de_db = torch.empty_like(probs), torch.empty_like(probs)
+        code = torch.empty(probs.shape, dtype=torch.uint8)
+    n_pred, match_p = probs.new_empty(c), probs.new_empty(c)
+    forward = getattr(lib, f'bf1_forward_{suffix}')
+
+    def planes(c0: int, c1: int) -> None:
+        forward(consts.shape[1], probs.data_ptr(), w.data_ptr(), bits.data_ptr(),
+                groups.data_ptr(), shifts.data_ptr(), n, c, h, width, tol, consts.data_ptr(),
+                thresholds.data_ptr(), int(need_grad), c0, c1, e.data_ptr(), _ptr(de_da),
+                _ptr(de_db), _ptr(code), row_max.data_ptr(), n_pred.data_ptr(),
+                match_p.data_ptr())
+
+    _split(c, planes)
+    k = at.numel()
+    at_max, winner = probs.new_empty(k), torch.empty(k, dtype=torch.long)
+    recall = getattr(lib, f'bf1_recall_{suffix}')
+    _split(k, lambda k0, k1: recall(e.data_ptr(), row_max.data_ptr(), at.data_ptr(), k0, k1, h,
+                                    width, tol, at_max.data_ptr(), winner.data_ptr()))
+    return n_pred, match_p, at_max, winner, de_da, de_db, code
+
+
+def native_backward(lib: ctypes.CDLL, de_da: torch.Tensor, de_db: torch.Tensor,
+                    code: torch.Tensor, w: torch.Tensor, bits: torch.Tensor,
+                    groups: torch.Tensor, shifts: torch.Tensor, g_n: torch.Tensor,
+                    g_p: torch.Tensor, winner: torch.Tensor, g_at: Optional[torch.Tensor]
+                    ) -> torch.Tensor:
+    """Gradient w.r.t. ỹ on the CPU kernel (before the softmax Jacobian).
+
+    Returns:
+        Tensor: (N, C, H, W).
+    """
+    n, c, h, width = de_da.shape
+    suffix = 'f32' if de_da.dtype == torch.float32 else 'f64'
+    grad = torch.empty_like(de_da)
+    backward = getattr(lib, f'bf1_backward_{suffix}')
+    _split(c, lambda c0, c1: backward(
+        de_da.data_ptr(), de_db.data_ptr(), code.data_ptr(), w.data_ptr(), bits.data_ptr(),
+        groups.data_ptr(), shifts.data_ptr(), n, c, h, width, g_n.data_ptr(), g_p.data_ptr(),
+        c0, c1, grad.data_ptr()))
+    if g_at is not None and winner.numel():
+        g_at = g_at.to(de_da.dtype).contiguous()
+        getattr(lib, f'bf1_recall_backward_{suffix}')(
+            de_da.data_ptr(), de_db.data_ptr(), code.data_ptr(), winner.data_ptr(),
+            g_at.data_ptr(), winner.numel(), width, grad.data_ptr())
+    return grad
+
+
 class FusedBoundaryF1Stats(torch.autograd.Function):
     """The sums of the relaxed BF1 through the compiled kernels above.
 
@@ -239,12 +378,26 @@ class FusedBoundaryF1Stats(torch.autograd.Function):
     def forward(ctx, scores, w, bits, at, tol, gs, from_logits):
         need = ctx.needs_input_grad[0]
         n, c, h, width = scores.shape
+        ch = torch.arange(c, device=scores.device)
+        groups, shifts = ch.div(GROUP_BITS, rounding_mode='floor'), (ch % GROUP_BITS).int()
+        packs = _native_packs(gs, scores.dtype) if (
+            NATIVE_CPU and scores.device.type == 'cpu') else None
+        lib = native_kernel() if packs is not None else None
+        ctx.native = lib
+        if lib is not None:
+            probs = (torch.softmax(scores, 1) if from_logits else scores).contiguous()
+            w, bits = w.to(scores.dtype).contiguous(), bits.contiguous()
+            n_pred, match_p, at_max, winner, de_da, de_db, code = native_forward(
+                lib, probs, w, bits, groups, shifts, at.contiguous(), int(tol), *packs, need)
+            if need:
+                ctx.save_for_backward(probs if from_logits else None, de_da, de_db, code, w,
+                                      bits, groups, shifts, winner)
+                ctx.from_logits = from_logits
+            return n_pred, match_p, at_max
         t = canvas_margin(width, tol)
         dev = scores.device
         border = torch.ones(h + 4, width + 2 * t + 2, dtype=torch.bool, device=dev)
         border[2:2 + h, t + 1:t + 1 + width] = False
-        ch = torch.arange(c, device=dev)
-        groups, shifts = ch.div(GROUP_BITS, rounding_mode='floor'), (ch % GROUP_BITS).int()
         w_r = F.pad(w, (t, t, 1, 1))
         bits_r = F.pad(bits, (t, t, 1, 1))
         packs = [x for g in gs for x in g.packed(scores.dtype, dev)]
@@ -265,10 +418,16 @@ class FusedBoundaryF1Stats(torch.autograd.Function):
     def backward(ctx, g_n, g_p, g_at):
         probs, de_da, de_db, code, w_r, bits_r, groups, shifts, winner = ctx.saved_tensors
         c, hr, wr = de_da.shape[1:]
+        g_n = de_da.new_zeros(c) if g_n is None else g_n.to(de_da.dtype).contiguous()
+        g_p = de_da.new_zeros(c) if g_p is None else g_p.to(de_da.dtype).contiguous()
+        if ctx.native is not None:
+            grad = native_backward(ctx.native, de_da, de_db, code, w_r, bits_r, groups, shifts,
+                                   g_n, g_p, winner, g_at)
+            if ctx.from_logits:
+                grad = torch.ops.aten._softmax_backward_data(grad, probs, 1, grad.dtype)
+            return grad, None, None, None, None, None, None
         t = ctx.t
         h, width = hr - 2, wr - 2 * t
-        g_n = de_da.new_zeros(c) if g_n is None else g_n
-        g_p = de_da.new_zeros(c) if g_p is None else g_p
         grad = compiled(boundary_backward)(de_da, de_db, code, w_r, bits_r, groups, shifts,
                                            g_n, g_p, t).contiguous()
         if g_at is not None and winner.numel():

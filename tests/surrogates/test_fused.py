@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from mmseg_autoloss.surrogates import METRIC_NUM_G, PRESETS, build_g_functions, relaxed_metric
-from mmseg_autoloss.surrogates import fused
+from mmseg_autoloss.surrogates import fused, fused_boundary
 from mmseg_autoloss.surrogates.relaxed_metrics import COMPILABLE
 
 C = 4
@@ -104,5 +104,8 @@ def test_compile_failure_names_the_cause_and_the_way_out(monkeypatch):
     with pytest.raises(RuntimeError, match=r'confusion_forward.*no C\+\+ compiler.*'
                        r'compile=False'):
         relaxed_metric(logits, label, 'mIoU', _gs(), from_logits=True, compile=True)
+    # BF1's torch.compile kernels (the CPU's own kernel is tested in
+    # test_fused_boundary.py)
+    monkeypatch.setattr(fused_boundary, 'NATIVE_CPU', False)
     with pytest.raises(RuntimeError, match=r'probs_canvas.*no C\+\+ compiler.*compile=False'):
         relaxed_metric(logits, label, 'BF1', _gs('BF1'), from_logits=True, compile=True)

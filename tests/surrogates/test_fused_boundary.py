@@ -1,12 +1,14 @@
-"""compile=True for BF1: the soft boundary on padded canvases
-(surrogates/fused_boundary.py) against the eager _BoundaryF1Stats."""
+"""compile=True for BF1 against the eager _BoundaryF1Stats: on the CPU the
+hand-written kernel (surrogates/csrc/bf1_cpu.cpp), and the torch.compile
+kernels on padded canvases (surrogates/fused_boundary.py, CUDA's path)."""
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch._dynamo.utils import counters
 
-from mmseg_autoloss.surrogates import build_g_functions, num_theta, relaxed_metric
+from mmseg_autoloss.surrogates import build_g_functions, fused_boundary, native, num_theta
+from mmseg_autoloss.surrogates import relaxed_metric
 from mmseg_autoloss.surrogates.boundary import window_argmax
 from mmseg_autoloss.surrogates.fused_boundary import canvas_margin, canvas_window_argmax
 
@@ -43,15 +45,28 @@ def fresh_dynamo():
     yield
 
 
-def _compiled_graphs() -> int:
-    return counters['stats']['unique_graphs']
+@pytest.fixture(params=['native', 'inductor'])
+def backend(request, monkeypatch):
+    """Which compiled path the CPU takes (``NATIVE_CPU``)."""
+    monkeypatch.setattr(fused_boundary, 'NATIVE_CPU', request.param == 'native')
+    return request.param
+
+
+def _check_backend(backend: str, graphs: int = 4) -> None:
+    """The path under test really ran: the native kernel compiles no graph
+    (and must be buildable here), the inductor one at least ``graphs``."""
+    if backend == 'native':
+        assert fused_boundary.native_kernel() is not None
+        assert counters['stats']['unique_graphs'] == 0
+    else:
+        assert counters['stats']['unique_graphs'] >= graphs
 
 
 # width 13: no margin gives whole 8-wide rows; tol 0: no recall window
 @pytest.mark.parametrize('param, num_pieces, tol, width', [('bezier', 1, 1, 13),
                                                            ('bezier', 2, 3, 16),
                                                            ('linear', 2, 0, 16)])
-def test_compiled_bf1_equals_eager(param, num_pieces, tol, width):
+def test_compiled_bf1_equals_eager(param, num_pieces, tol, width, backend):
     logits, label = _batch(tol + width, w=width)
     gen = torch.Generator().manual_seed(1)
     weight = torch.rand(label.shape, generator=gen, dtype=logits.dtype)
@@ -61,10 +76,10 @@ def test_compiled_bf1_equals_eager(param, num_pieces, tol, width):
         v1, g1 = _run(logits, label, gs, True, **kw)
         assert v1.item() == pytest.approx(v0.item(), abs=1e-12)
         torch.testing.assert_close(g1, g0, rtol=1e-9, atol=1e-13)
-    assert _compiled_graphs() >= 4
+    _check_backend(backend)
 
 
-def test_compiled_bf1_ties_follow_the_eager_rules():
+def test_compiled_bf1_ties_follow_the_eager_rules(backend):
     """One-hot probabilities tie everywhere (erosion minima, window maxima):
     the compiled winners must be the eager ones, so the gradients match
     exactly, not just up to a valid subgradient."""
@@ -76,10 +91,10 @@ def test_compiled_bf1_ties_follow_the_eager_rules():
     assert v1.item() == pytest.approx(v0.item(), abs=1e-12)
     assert bool((g0 != 0).any())
     torch.testing.assert_close(g1, g0, rtol=1e-9, atol=1e-13)
-    assert _compiled_graphs() >= 4
+    _check_backend(backend)
 
 
-def test_compiled_bf1_many_classes_float32_and_no_grad():
+def test_compiled_bf1_many_classes_float32_and_no_grad(backend):
     """40 classes need two int32 bit groups; float32 agrees to rounding; a
     no-grad forward gives the same value."""
     logits, label = _batch(8, c=40, h=16, w=24, dtype=torch.float32)
@@ -91,10 +106,10 @@ def test_compiled_bf1_many_classes_float32_and_no_grad():
     with torch.no_grad():
         v2 = relaxed_metric(logits, label, 'BF1', gs, from_logits=True, compile=True, tol=2)
     assert v2.item() == pytest.approx(v1.item(), abs=1e-6)
-    assert _compiled_graphs() >= 5  # 4 with grad, the boundary again without
+    _check_backend(backend, 5)  # 4 with grad, the boundary again without
 
 
-def test_compiled_bf1_gradcheck_and_half_precision():
+def test_compiled_bf1_gradcheck_and_half_precision(backend):
     logits, label = _batch(9, n=1, c=3, h=7, w=8)
     gs = _gs('bezier', 2, seed=3)
     z = logits.clone().requires_grad_()
@@ -106,7 +121,48 @@ def test_compiled_bf1_gradcheck_and_half_precision():
     ref = relaxed_metric(half, label, 'BF1', gs, from_logits=True, tol=1)
     out = relaxed_metric(half, label, 'BF1', gs, from_logits=True, tol=1, compile=True)
     assert out.item() == pytest.approx(ref.item(), abs=1e-5)
-    assert _compiled_graphs() >= 4
+    _check_backend(backend)
+
+
+def test_native_bf1_falls_back_past_its_piece_limit():
+    """g's with more pieces than the CPU kernel is built for (5 Bézier
+    pieces) take the torch.compile kernels, with the same result."""
+    logits, label = _batch(11, n=1, c=3, h=9, w=10)
+    gs = _gs('bezier', 5, seed=4)
+    assert fused_boundary._native_packs(gs, torch.float64) is None
+    v0, g0 = _run(logits, label, gs, False, tol=2)
+    v1, g1 = _run(logits, label, gs, True, tol=2)
+    assert v1.item() == pytest.approx(v0.item(), abs=1e-12)
+    torch.testing.assert_close(g1, g0, rtol=1e-9, atol=1e-13)
+    assert counters['stats']['unique_graphs'] >= 4
+
+
+def test_native_kernel_build_failure_is_reported(tmp_path, monkeypatch):
+    """A compiler that fails: load_kernel names the source and the
+    compiler's output; native_kernel warns once and gives None (the
+    inductor kernels take over)."""
+    monkeypatch.setenv('MMSEG_AUTOLOSS_CACHE', str(tmp_path))
+    monkeypatch.setenv('CXX', 'false')
+    monkeypatch.setattr(native, '_LIBS', {})
+    with pytest.raises(RuntimeError, match=r'building .*bf1_cpu\.cpp with false failed'):
+        native.load_kernel('bf1_cpu')
+    assert not list(tmp_path.rglob('*.so'))  # no half-built library left
+    monkeypatch.setattr(fused_boundary, '_NATIVE_ERRORS', [])
+    with pytest.warns(UserWarning, match='could not be built'):
+        assert fused_boundary.native_kernel() is None
+    assert fused_boundary.native_kernel() is None  # remembered, no second build
+
+
+def test_native_kernel_is_cached_by_source_and_flags(tmp_path, monkeypatch):
+    monkeypatch.setenv('MMSEG_AUTOLOSS_CACHE', str(tmp_path))
+    monkeypatch.setattr(native, '_LIBS', {})
+    lib = native.load_kernel('bf1_cpu')
+    built = list((tmp_path / 'kernels').glob('bf1_cpu-*.so'))
+    assert len(built) == 1 and lib.bf1_max_pieces() == 4
+    monkeypatch.setattr(native, '_LIBS', {})
+    stamp = built[0].stat().st_mtime_ns
+    native.load_kernel('bf1_cpu')  # a new process: loaded, not rebuilt
+    assert built[0].stat().st_mtime_ns == stamp
 
 
 def test_canvas_margin_rounds_rows_to_whole_vectors():
