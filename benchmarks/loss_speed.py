@@ -228,7 +228,8 @@ def main() -> None:
             'the losses timed round-robin, each right after an untimed run of itself (CPU: '
             'user CPU time; CUDA: synchronized wall time). '
             'Targets (issue): mIoU/FWIoU/mAcc/gAcc <= 2x CE time, BIoU/BF1 <= 4x. '
-            "'(compile)': compile=True, the soft confusion (BF1: the soft boundary) as torch.compile'd kernels "
+            "'(compile)': compile=True, the soft confusion as torch.compile'd kernels, BF1's soft "
+            "boundary on the CPU as the hand-written kernel (csrc/bf1_cpu.cpp; CUDA: torch.compile) "
             '(compilation happens in the untimed warm-up). '
             'CPU memory is the resident-set high-water mark growth (approximate).'
             + (' Steady glibc heap in this process (fixed mmap/trim thresholds, see '

@@ -235,10 +235,11 @@ NATIVE_CPU = True
 _NATIVE_ERRORS: list = []
 _PTR, _INT, _I64 = ctypes.c_void_p, ctypes.c_int, ctypes.c_int64
 _SIGNATURES = {
-    'bf1_forward': [_INT] + [_PTR] * 5 + [_INT] * 5 + [_PTR] * 2 + [_INT] * 3 + [_PTR] * 7,
-    'bf1_recall': [_PTR] * 3 + [_I64] * 2 + [_INT] * 3 + [_PTR] * 2,
+    'bf1_forward': [_INT] + [_PTR] * 5 + [_INT] * 5 + [_PTR] * 2 + [_INT] * 3 + [_PTR] * 9,
     'bf1_backward': [_PTR] * 7 + [_INT] * 4 + [_PTR] * 2 + [_INT] * 2 + [_PTR],
     'bf1_recall_backward': [_PTR] * 5 + [_I64, _INT, _PTR],
+    'bf1_softmax_backward': [_PTR] * 2 + [_INT, _I64, _INT, _INT],
+    'bf1_softmax': [_PTR] * 2 + [_INT, _I64, _INT, _INT],
 }
 
 
@@ -290,6 +291,15 @@ def _native_packs(gs: Sequence, dtype: torch.dtype) -> Optional[Tuple[torch.Tens
             torch.stack([t for _, t in packs]).contiguous())
 
 
+def native_softmax(lib: ctypes.CDLL, z: torch.Tensor) -> torch.Tensor:
+    """Softmax over dim 1 of contiguous (N, C, H, W) logits on the CPU kernel."""
+    n, c = z.shape[:2]
+    probs = torch.empty_like(z)
+    fn = getattr(lib, f'bf1_softmax_{"f32" if z.dtype == torch.float32 else "f64"}')
+    _split(n, lambda n0, n1: fn(z.data_ptr(), probs.data_ptr(), c, z[0, 0].numel(), n0, n1))
+    return probs
+
+
 def native_forward(lib: ctypes.CDLL, probs: torch.Tensor, w: torch.Tensor, bits: torch.Tensor,
                    groups: torch.Tensor, shifts: torch.Tensor, at: torch.Tensor, tol: int,
                    consts: torch.Tensor, thresholds: torch.Tensor, need_grad: bool):
@@ -311,36 +321,42 @@ def native_forward(lib: ctypes.CDLL, probs: torch.Tensor, w: torch.Tensor, bits:
     """
     n, c, h, width = probs.shape
     suffix = 'f32' if probs.dtype == torch.float32 else 'f64'
-    e, row_max = torch.empty_like(probs), torch.empty_like(probs)
     de_da = de_db = code = None
     if need_grad:
         de_da, de_db = torch.empty_like(probs), torch.empty_like(probs)
         code = torch.empty(probs.shape, dtype=torch.uint8)
     n_pred, match_p = probs.new_empty(c), probs.new_empty(c)
+    # the kernel answers recall plane by plane, row by row: positions sorted,
+    # as in-plane offsets, with each plane's range
+    hw = h * width
+    at_sorted, order = at.sort()
+    plane = at_sorted.div(hw, rounding_mode='floor')
+    at_ptr = torch.zeros(n * c + 1, dtype=torch.long)
+    at_ptr[1:] = torch.bincount(plane, minlength=n * c).cumsum(0)
+    in_plane = (at_sorted - plane * hw).contiguous()
+    value, where = probs.new_empty(at.numel()), torch.empty(at.numel(), dtype=torch.long)
     forward = getattr(lib, f'bf1_forward_{suffix}')
 
     def planes(c0: int, c1: int) -> None:
         forward(consts.shape[1], probs.data_ptr(), w.data_ptr(), bits.data_ptr(),
                 groups.data_ptr(), shifts.data_ptr(), n, c, h, width, tol, consts.data_ptr(),
-                thresholds.data_ptr(), int(need_grad), c0, c1, e.data_ptr(), _ptr(de_da),
-                _ptr(de_db), _ptr(code), row_max.data_ptr(), n_pred.data_ptr(),
-                match_p.data_ptr())
+                thresholds.data_ptr(), int(need_grad), c0, c1, in_plane.data_ptr(),
+                at_ptr.data_ptr(), _ptr(de_da), _ptr(de_db), _ptr(code), n_pred.data_ptr(),
+                match_p.data_ptr(), value.data_ptr(), where.data_ptr())
 
     _split(c, planes)
-    k = at.numel()
-    at_max, winner = probs.new_empty(k), torch.empty(k, dtype=torch.long)
-    recall = getattr(lib, f'bf1_recall_{suffix}')
-    _split(k, lambda k0, k1: recall(e.data_ptr(), row_max.data_ptr(), at.data_ptr(), k0, k1, h,
-                                    width, tol, at_max.data_ptr(), winner.data_ptr()))
+    at_max, winner = torch.empty_like(value), torch.empty_like(where)
+    at_max[order], winner[order] = value, where
     return n_pred, match_p, at_max, winner, de_da, de_db, code
 
 
 def native_backward(lib: ctypes.CDLL, de_da: torch.Tensor, de_db: torch.Tensor,
                     code: torch.Tensor, w: torch.Tensor, bits: torch.Tensor,
                     groups: torch.Tensor, shifts: torch.Tensor, g_n: torch.Tensor,
-                    g_p: torch.Tensor, winner: torch.Tensor, g_at: Optional[torch.Tensor]
-                    ) -> torch.Tensor:
-    """Gradient w.r.t. ỹ on the CPU kernel (before the softmax Jacobian).
+                    g_p: torch.Tensor, winner: torch.Tensor, g_at: Optional[torch.Tensor],
+                    probs: Optional[torch.Tensor]) -> torch.Tensor:
+    """Gradient w.r.t. the scores on the CPU kernel: w.r.t. ỹ, then through
+    the softmax when ``probs`` (ỹ) is given (in place, by image).
 
     Returns:
         Tensor: (N, C, H, W).
@@ -358,6 +374,10 @@ def native_backward(lib: ctypes.CDLL, de_da: torch.Tensor, de_db: torch.Tensor,
         getattr(lib, f'bf1_recall_backward_{suffix}')(
             de_da.data_ptr(), de_db.data_ptr(), code.data_ptr(), winner.data_ptr(),
             g_at.data_ptr(), winner.numel(), width, grad.data_ptr())
+    if probs is not None:
+        jacobian = getattr(lib, f'bf1_softmax_backward_{suffix}')
+        _split(n, lambda n0, n1: jacobian(probs.data_ptr(), grad.data_ptr(), c, h * width, n0,
+                                          n1))
     return grad
 
 
@@ -385,7 +405,8 @@ class FusedBoundaryF1Stats(torch.autograd.Function):
         lib = native_kernel() if packs is not None else None
         ctx.native = lib
         if lib is not None:
-            probs = (torch.softmax(scores, 1) if from_logits else scores).contiguous()
+            probs = native_softmax(lib, scores.contiguous()) if from_logits else (
+                scores.contiguous())
             w, bits = w.to(scores.dtype).contiguous(), bits.contiguous()
             n_pred, match_p, at_max, winner, de_da, de_db, code = native_forward(
                 lib, probs, w, bits, groups, shifts, at.contiguous(), int(tol), *packs, need)
@@ -422,9 +443,7 @@ class FusedBoundaryF1Stats(torch.autograd.Function):
         g_p = de_da.new_zeros(c) if g_p is None else g_p.to(de_da.dtype).contiguous()
         if ctx.native is not None:
             grad = native_backward(ctx.native, de_da, de_db, code, w_r, bits_r, groups, shifts,
-                                   g_n, g_p, winner, g_at)
-            if ctx.from_logits:
-                grad = torch.ops.aten._softmax_backward_data(grad, probs, 1, grad.dtype)
+                                   g_n, g_p, winner, g_at, probs)
             return grad, None, None, None, None, None, None
         t = ctx.t
         h, width = hr - 2, wr - 2 * t

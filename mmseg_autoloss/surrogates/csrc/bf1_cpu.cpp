@@ -3,10 +3,11 @@
 // The same statistics and formulas as mmseg_autoloss/surrogates/fused_boundary.py
 // (the inductor kernels) and the eager _BoundaryF1Stats, row by row so that
 // the erosion, the four g's, the boundary e, its derivatives, the precision
-// sums and the recall row maxima stay in L1 between steps. Built at first
+// sums and the recall window maxima stay in cache between steps (e itself
+// is never stored whole). Built at first
 // use by native.py (plain C ABI, loaded with ctypes; no torch headers).
 //
-// Layouts (C-contiguous): probs, e, de_da, de_db, row_max, grad (N, C, H, W);
+// Layouts (C-contiguous): probs, de_da, de_db, grad (N, C, H, W);
 // code uint8 (N, C, H, W); w (N, H, W); bits int32 (G, N, H, W), channel c
 // at bit shift[c] of group group[c]. g constants: 4 g's x P pieces x 12 in
 // the order of parameterization.PACKED_KEYS, thresholds 4 x (P - 1).
@@ -15,6 +16,12 @@
 #include <cstring>
 #include <limits>
 #include <vector>
+
+#ifdef BF1_LIBMVEC
+// glibc's vector exp (libmvec, ≤ 4 ulp): math.h declares it only under
+// -ffast-math, which would also reorder the sums and drop the NaN rules.
+extern "C" __attribute__((simd("notinbranch"))) float expf(float) noexcept;
+#endif
 
 namespace {
 
@@ -42,10 +49,12 @@ __attribute__((always_inline)) inline void g_eval(T y, const T* k, const T* thr,
   }
   const T x = vmin(vmax(y * al + sh, T(0)), T(1));
   const T den = std::sqrt(vmax(m2 + c * x, T(kSqrtFloor)));
-  const T s = x / (m + den);
+  // one division for s = x / (m + D) and 1 / D (divisions bound this loop)
+  const T r = T(1) / ((m + den) * den);
+  const T s = x * den * r;
   const T v = vmin(vmax((p + q * s) * s + base, lo), hi);
   value = y >= T(1) ? T(1) : v;
-  deriv = vmax((pa + qa * s) / den, T(0));
+  deriv = vmax((pa + qa * s) * ((m + den) * r), T(0));
 }
 
 // Row minimum over columns x-1, x, x+1 and which one won (centre first,
@@ -66,12 +75,38 @@ void row_min(const T* __restrict a, int W, T* __restrict pad, T* __restrict hmin
   }
 }
 
+// Window maxima of e at the recall positions at[ka:kb] (in-plane offsets,
+// sorted) and where they are: the first row whose row maximum is largest,
+// then the first column of that row (= the first maximum in row-major
+// order). Rows live in rings of 2·tol + 1: a position is answered as soon
+// as the last row of its window is done, so e is never stored whole.
+template <typename T>
+void recall_rows(const T* e_ring, const T* rm_ring, int ring, const int64_t* at, int64_t& k,
+                 int64_t kb, int y_done, int H, int W, int tol, int64_t plane_off, T* value,
+                 int64_t* winner) {
+  for (; k < kb; ++k) {
+    const int yq = int(at[k] / W), x = int(at[k] % W);
+    if (yq + tol > y_done && y_done < H - 1) return;
+    const int ya = yq - tol < 0 ? 0 : yq - tol, yb = yq + tol > H - 1 ? H - 1 : yq + tol;
+    const int xa = x - tol < 0 ? 0 : x - tol, xb = x + tol > W - 1 ? W - 1 : x + tol;
+    int best = ya;
+    for (int r = ya + 1; r <= yb; ++r)
+      if (rm_ring[(r % ring) * W + x] > rm_ring[(best % ring) * W + x]) best = r;
+    const T* er = e_ring + (best % ring) * W;
+    int col = xa;
+    for (int cc = xa + 1; cc <= xb; ++cc)
+      if (er[cc] > er[col]) col = cc;
+    value[k] = er[col];
+    winner[k] = plane_off + int64_t(best) * W + col;
+  }
+}
+
 template <typename T, int P, bool NeedGrad>
 void forward_plane(const T* __restrict a, const T* __restrict w, const int32_t* __restrict bits,
                    int shift, int H, int W, int tol, const T* gk, const T* gt,
-                   T* __restrict e, T* __restrict de_da, T* __restrict de_db,
-                   uint8_t* __restrict code, T* __restrict row_max, double& n_pred,
-                   double& match_p) {
+                   T* __restrict de_da, T* __restrict de_db, uint8_t* __restrict code,
+                   const int64_t* at, int64_t ka, int64_t kb, int64_t plane_off, T* value,
+                   int64_t* winner, double& n_pred, double& match_p) {
   const T inf = std::numeric_limits<T>::infinity();
   // local copies: the compiler cannot prove the outputs never alias them
   T k1[P * kKeys], k2[P * kKeys], k3[P * kKeys], k4[P * kKeys];
@@ -96,6 +131,11 @@ void forward_plane(const T* __restrict a, const T* __restrict w, const int32_t* 
   T* erow = pad + 5 * (W + 2);  // e with tol -inf each side
   std::vector<int32_t> dxbuf(3 * W);  // int32: int8 lanes next to float ones do not vectorize
   int32_t* hd[3] = {dxbuf.data(), dxbuf.data() + W, dxbuf.data() + 2 * W};
+  const int ring = 2 * tol + 1;
+  std::vector<T> rings(2 * ring * W);
+  T* e_ring = rings.data();
+  T* rm_ring = rings.data() + ring * W;
+  int64_t k = ka;
   for (int x = 0; x < W; ++x) hinf[x] = inf;
   for (int x = 0; x < tol; ++x) erow[x] = erow[tol + W + x] = -inf;
   row_min(a, W, pad, hm[0], hd[0]);
@@ -113,7 +153,7 @@ void forward_plane(const T* __restrict a, const T* __restrict w, const int32_t* 
     const T* __restrict ar = a + y * W;
     const T* __restrict wr = w + y * W;
     const int32_t* __restrict br = bits + y * W;
-    T* __restrict er = e + y * W;
+    T* __restrict er = e_ring + (y % ring) * W;
     T* __restrict el = erow + tol;
     T* __restrict dar = NeedGrad ? de_da + y * W : nullptr;
     T* __restrict dbr = NeedGrad ? de_db + y * W : nullptr;
@@ -145,7 +185,7 @@ void forward_plane(const T* __restrict a, const T* __restrict w, const int32_t* 
     }
     sn += rs_n;
     sp += rs_p;
-    T* rm = row_max + y * W;
+    T* rm = rm_ring + (y % ring) * W;
 #pragma omp simd
     for (int x = 0; x < W; ++x) rm[x] = erow[tol + x];
     for (int s = 1; s <= tol; ++s) {
@@ -153,57 +193,37 @@ void forward_plane(const T* __restrict a, const T* __restrict w, const int32_t* 
       for (int x = 0; x < W; ++x)
         rm[x] = vmax(rm[x], vmax(erow[tol + x - s], erow[tol + x + s]));
     }
+    recall_rows<T>(e_ring, rm_ring, ring, at, k, kb, y, H, W, tol, plane_off, value, winner);
   }
   n_pred += sn;
   match_p += sp;
 }
 
+// at: the recall positions' in-plane offsets, sorted by plane (then
+// offset); plane p's are at[at_ptr[p]:at_ptr[p + 1]].
 template <typename T, int P>
 void forward(const T* probs, const T* w, const int32_t* bits, const int64_t* group,
              const int32_t* shift, int N, int C, int H, int W, int tol, const T* gk,
-             const T* gt, int need_grad, int c0, int c1, T* e, T* de_da, T* de_db,
-             uint8_t* code, T* row_max, T* n_pred, T* match_p) {
+             const T* gt, int need_grad, int c0, int c1, const int64_t* at,
+             const int64_t* at_ptr, T* de_da, T* de_db, uint8_t* code, T* n_pred, T* match_p,
+             T* value, int64_t* winner) {
   const int64_t hw = int64_t(H) * W;
   for (int c = c0; c < c1; ++c) {
     double sn = 0, sp = 0;
     for (int n = 0; n < N; ++n) {
-      const int64_t off = (int64_t(n) * C + c) * hw;
+      const int64_t plane = int64_t(n) * C + c, off = plane * hw;
       if (need_grad)
         forward_plane<T, P, true>(probs + off, w + n * hw, bits + (group[c] * N + n) * hw,
-                                  shift[c], H, W, tol, gk, gt, e + off, de_da + off, de_db + off,
-                                  code + off, row_max + off, sn, sp);
+                                  shift[c], H, W, tol, gk, gt, de_da + off, de_db + off,
+                                  code + off, at, at_ptr[plane], at_ptr[plane + 1], off, value,
+                                  winner, sn, sp);
       else
         forward_plane<T, P, false>(probs + off, w + n * hw, bits + (group[c] * N + n) * hw,
-                                   shift[c], H, W, tol, gk, gt, e + off, nullptr, nullptr,
-                                   nullptr, row_max + off, sn, sp);
+                                   shift[c], H, W, tol, gk, gt, nullptr, nullptr, nullptr, at,
+                                   at_ptr[plane], at_ptr[plane + 1], off, value, winner, sn, sp);
     }
     n_pred[c] = T(sn);
     match_p[c] = T(sp);
-  }
-}
-
-// Window maxima of e at K positions (flat into (N, C, H, W)) and where
-// they are: the first row whose row maximum is largest, then the first
-// column of that row (= the first maximum in row-major order).
-template <typename T>
-void recall(const T* e, const T* row_max, const int64_t* at, int64_t k0, int64_t k1, int H,
-            int W, int tol, T* value, int64_t* winner) {
-  const int64_t hw = int64_t(H) * W;
-  for (int64_t k = k0; k < k1; ++k) {
-    const int64_t plane = at[k] / hw, rest = at[k] % hw;
-    const int y = int(rest / W), x = int(rest % W);
-    const int ya = y - tol < 0 ? 0 : y - tol, yb = y + tol > H - 1 ? H - 1 : y + tol;
-    const int xa = x - tol < 0 ? 0 : x - tol, xb = x + tol > W - 1 ? W - 1 : x + tol;
-    const T* rm = row_max + plane * hw + x;
-    int best = ya;
-    for (int r = ya + 1; r <= yb; ++r)
-      if (rm[r * W] > rm[best * W]) best = r;
-    const T* er = e + plane * hw + int64_t(best) * W;
-    int col = xa;
-    for (int cc = xa + 1; cc <= xb; ++cc)
-      if (er[cc] > er[col]) col = cc;
-    value[k] = er[col];
-    winner[k] = plane * hw + int64_t(best) * W + col;
   }
 }
 
@@ -288,15 +308,92 @@ void recall_backward(const T* de_da, const T* de_db, const uint8_t* code, const 
   }
 }
 
+inline float exp_(float x) {
+#ifdef BF1_LIBMVEC
+  return expf(x);
+#else
+  return std::exp(x);
+#endif
+}
+inline double exp_(double x) { return std::exp(x); }
+
+// Softmax over C for images [n0, n1), a block of pixels at a time
+// (ATen's softmax over dim 1 of NCHW walks the channels with a stride).
+template <typename T>
+void softmax(const T* z, T* probs, int C, int64_t hw, int n0, int n1) {
+  constexpr int64_t kBlock = 256;
+  T mx[kBlock], sum[kBlock];
+  for (int n = n0; n < n1; ++n) {
+    const T* zn = z + int64_t(n) * C * hw;
+    T* pn = probs + int64_t(n) * C * hw;
+    for (int64_t x0 = 0; x0 < hw; x0 += kBlock) {
+      const int64_t len = hw - x0 < kBlock ? hw - x0 : kBlock;
+      for (int64_t x = 0; x < len; ++x) {
+        mx[x] = zn[x0 + x];
+        sum[x] = 0;
+      }
+      for (int c = 1; c < C; ++c) {
+        const T* __restrict zc = zn + c * hw + x0;
+#pragma omp simd
+        for (int64_t x = 0; x < len; ++x) mx[x] = vmax(mx[x], zc[x]);
+      }
+      for (int c = 0; c < C; ++c) {
+        const T* __restrict zc = zn + c * hw + x0;
+        T* __restrict pc = pn + c * hw + x0;
+#pragma omp simd
+        for (int64_t x = 0; x < len; ++x) {
+          const T ev = exp_(zc[x] - mx[x]);
+          pc[x] = ev;
+          sum[x] += ev;
+        }
+      }
+      for (int c = 0; c < C; ++c) {
+        T* __restrict pc = pn + c * hw + x0;
+#pragma omp simd
+        for (int64_t x = 0; x < len; ++x) pc[x] = pc[x] / sum[x];
+      }
+    }
+  }
+}
+
+// The softmax Jacobian in place for images [n0, n1): grad <- p ⊙ (grad −
+// Σ_c p_c grad_c), summed over c in order like ATen's softmax backward.
+template <typename T>
+void softmax_backward(const T* probs, T* grad, int C, int64_t hw, int n0, int n1) {
+  constexpr int64_t kBlock = 256;  // pixels per block: C rows of it stay in L1
+  T dot[kBlock];
+  for (int n = n0; n < n1; ++n) {
+    const T* p = probs + int64_t(n) * C * hw;
+    T* g = grad + int64_t(n) * C * hw;
+    for (int64_t x0 = 0; x0 < hw; x0 += kBlock) {
+      const int64_t len = hw - x0 < kBlock ? hw - x0 : kBlock;
+      for (int64_t x = 0; x < len; ++x) dot[x] = 0;
+      for (int c = 0; c < C; ++c) {
+        const T* __restrict pc = p + c * hw + x0;
+        const T* __restrict gc = g + c * hw + x0;
+#pragma omp simd
+        for (int64_t x = 0; x < len; ++x) dot[x] += pc[x] * gc[x];
+      }
+      for (int c = 0; c < C; ++c) {
+        const T* __restrict pc = p + c * hw + x0;
+        T* __restrict gc = g + c * hw + x0;
+#pragma omp simd
+        for (int64_t x = 0; x < len; ++x) gc[x] = pc[x] * (gc[x] - dot[x]);
+      }
+    }
+  }
+}
+
 template <typename T>
 int forward_dispatch(int P, const T* probs, const T* w, const int32_t* bits,
                      const int64_t* group, const int32_t* shift, int N, int C, int H, int W,
-                     int tol, const T* gk, const T* gt, int need_grad, int c0, int c1, T* e,
-                     T* de_da, T* de_db, uint8_t* code, T* row_max, T* n_pred, T* match_p) {
-#define BF1_CASE(PP)                                                                          \
-  case PP:                                                                                    \
+                     int tol, const T* gk, const T* gt, int need_grad, int c0, int c1,
+                     const int64_t* at, const int64_t* at_ptr, T* de_da, T* de_db,
+                     uint8_t* code, T* n_pred, T* match_p, T* value, int64_t* winner) {
+#define BF1_CASE(PP)                                                                         \
+  case PP:                                                                                   \
     forward<T, PP>(probs, w, bits, group, shift, N, C, H, W, tol, gk, gt, need_grad, c0, c1, \
-                   e, de_da, de_db, code, row_max, n_pred, match_p);                         \
+                   at, at_ptr, de_da, de_db, code, n_pred, match_p, value, winner);          \
     return 0;
   switch (P) {
     BF1_CASE(1)
@@ -315,30 +412,34 @@ extern "C" {
 
 int bf1_max_pieces() { return 4; }
 
-#define BF1_EXPORT(T, SUF)                                                                     \
-  int bf1_forward_##SUF(int P, const T* probs, const T* w, const int32_t* bits,                \
-                        const int64_t* group, const int32_t* shift, int N, int C, int H, int W, \
-                        int tol, const T* gk, const T* gt, int need_grad, int c0, int c1, T* e, \
-                        T* de_da, T* de_db, uint8_t* code, T* row_max, T* n_pred,              \
-                        T* match_p) {                                                          \
-    return forward_dispatch<T>(P, probs, w, bits, group, shift, N, C, H, W, tol, gk, gt,      \
-                               need_grad, c0, c1, e, de_da, de_db, code, row_max, n_pred,      \
-                               match_p);                                                       \
-  }                                                                                            \
-  void bf1_recall_##SUF(const T* e, const T* row_max, const int64_t* at, int64_t k0,           \
-                        int64_t k1, int H, int W, int tol, T* value, int64_t* winner) {       \
-    recall<T>(e, row_max, at, k0, k1, H, W, tol, value, winner);                               \
-  }                                                                                            \
-  void bf1_backward_##SUF(const T* de_da, const T* de_db, const uint8_t* code, const T* w,     \
-                          const int32_t* bits, const int64_t* group, const int32_t* shift,     \
-                          int N, int C, int H, int W, const T* g_n, const T* g_p, int c0,      \
-                          int c1, T* grad) {                                                   \
-    backward<T>(de_da, de_db, code, w, bits, group, shift, N, C, H, W, g_n, g_p, c0, c1, grad); \
-  }                                                                                            \
-  void bf1_recall_backward_##SUF(const T* de_da, const T* de_db, const uint8_t* code,          \
-                                 const int64_t* winner, const T* g_at, int64_t K, int W,       \
-                                 T* grad) {                                                    \
-    recall_backward<T>(de_da, de_db, code, winner, g_at, K, W, grad);                          \
+#define BF1_EXPORT(T, SUF)                                                                    \
+  int bf1_forward_##SUF(int P, const T* probs, const T* w, const int32_t* bits,               \
+                        const int64_t* group, const int32_t* shift, int N, int C, int H,      \
+                        int W, int tol, const T* gk, const T* gt, int need_grad, int c0,      \
+                        int c1, const int64_t* at, const int64_t* at_ptr, T* de_da, T* de_db, \
+                        uint8_t* code, T* n_pred, T* match_p, T* value, int64_t* winner) {    \
+    return forward_dispatch<T>(P, probs, w, bits, group, shift, N, C, H, W, tol, gk, gt,     \
+                               need_grad, c0, c1, at, at_ptr, de_da, de_db, code, n_pred,     \
+                               match_p, value, winner);                                       \
+  }                                                                                           \
+  void bf1_backward_##SUF(const T* de_da, const T* de_db, const uint8_t* code, const T* w,    \
+                          const int32_t* bits, const int64_t* group, const int32_t* shift,    \
+                          int N, int C, int H, int W, const T* g_n, const T* g_p, int c0,     \
+                          int c1, T* grad) {                                                  \
+    backward<T>(de_da, de_db, code, w, bits, group, shift, N, C, H, W, g_n, g_p, c0, c1,     \
+                grad);                                                                        \
+  }                                                                                           \
+  void bf1_recall_backward_##SUF(const T* de_da, const T* de_db, const uint8_t* code,         \
+                                 const int64_t* winner, const T* g_at, int64_t K, int W,      \
+                                 T* grad) {                                                   \
+    recall_backward<T>(de_da, de_db, code, winner, g_at, K, W, grad);                         \
+  }                                                                                           \
+  void bf1_softmax_backward_##SUF(const T* probs, T* grad, int C, int64_t hw, int n0,         \
+                                  int n1) {                                                   \
+    softmax_backward<T>(probs, grad, C, hw, n0, n1);                                          \
+  }                                                                                           \
+  void bf1_softmax_##SUF(const T* z, T* probs, int C, int64_t hw, int n0, int n1) {           \
+    softmax<T>(z, probs, C, hw, n0, n1);                                                      \
   }
 
 BF1_EXPORT(float, f32)
