@@ -5,7 +5,7 @@ with void regions, ``ignore_index`` 255), as MMSeg's decode head calls it;
 AutoSegLoss uses the authors' preset where one exists (Bézier, n = 2; BF1
 n = 1), else the identity θ (same cost). Time is forward + backward, best of
 ``--repeats``, the losses timed round-robin, each timed call right after an
-untimed one of the same loss (CPU: user CPU time of the single-threaded run;
+untimed one of the same loss (CPU: CPU time of the single-threaded process;
 CUDA: synchronized wall time); memory is the peak extra memory of one
 forward + backward (CUDA: ``max_memory_allocated``; CPU: growth of the
 resident set's high-water mark, reset through ``/proc/self/clear_refs``).
@@ -20,7 +20,6 @@ import ctypes
 import os
 import os.path as osp
 import platform
-import resource
 import time
 from typing import Dict, List, Optional, Tuple
 
@@ -121,10 +120,14 @@ def time_once(loss: torch.nn.Module, logits: torch.Tensor, label: torch.Tensor,
               device: str) -> float:
     """Seconds of one forward+backward.
 
-    CPU: user CPU time of this single-threaded process. It counts neither
-    the time other processes on a shared machine hold the core nor the
-    kernel's page-fault handling, whose cost per fault varies severalfold
-    over time in this VM. CUDA: synchronized wall time.
+    CPU: CPU time of this single-threaded process (``CLOCK_PROCESS_CPUTIME_ID``,
+    user + system): the time other processes on a shared machine hold the
+    core does not count, the page faults of fresh memory do (a training
+    step pays them too). Not user time alone: the kernel splits a process's
+    exact run time into user and system by tick samples, so for a 10 ms
+    call the user share is off by up to a tick (4 ms) either way, and a
+    best-of-N picks the luckiest under-count (CE at 128² read 5.7 ms
+    against its 10.3-13 ms). CUDA: synchronized wall time.
     """
     if device.startswith('cuda'):
         _sync(device)
@@ -132,9 +135,9 @@ def time_once(loss: torch.nn.Module, logits: torch.Tensor, label: torch.Tensor,
         run_once(loss, logits, label)
         _sync(device)
         return time.perf_counter() - start
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_utime
+    before = time.process_time()
     run_once(loss, logits, label)
-    return resource.getrusage(resource.RUSAGE_SELF).ru_utime - before
+    return time.process_time() - before
 
 
 def peak_memory(loss: torch.nn.Module, logits: torch.Tensor, label: torch.Tensor,
@@ -226,11 +229,11 @@ def main() -> None:
             f'{platform.processor() or platform.machine()}'
             f'{", " + gpu if gpu else ""}; best of {args.repeats} run(s), '
             'the losses timed round-robin, each right after an untimed run of itself (CPU: '
-            'user CPU time; CUDA: synchronized wall time). '
+            'process CPU time, user + system; CUDA: synchronized wall time). '
             'Targets (issue): mIoU/FWIoU/mAcc/gAcc <= 2x CE time, BIoU/BF1 <= 4x. '
-            "'(compile)': compile=True, the soft confusion as torch.compile'd kernels, BF1's soft "
-            "boundary on the CPU as the hand-written kernel (csrc/bf1_cpu.cpp; CUDA: torch.compile) "
-            '(compilation happens in the untimed warm-up). '
+            "'(compile)': compile=True, the soft confusion as torch.compile'd kernels, BF1's "
+            'soft boundary on the CPU as the hand-written kernel (csrc/bf1_cpu.cpp; CUDA: '
+            'torch.compile) (compilation happens in the untimed warm-up). '
             'CPU memory is the resident-set high-water mark growth (approximate).'
             + (' Steady glibc heap in this process (fixed mmap/trim thresholds, see '
                '_keep_heap).' if kept else ''))

@@ -1,4 +1,7 @@
-"""Whole-tensor relaxed-BF1 kernels for ``torch.compile`` (opt-in).
+"""Whole-tensor relaxed-BF1 kernels for ``torch.compile`` (opt-in), and
+:class:`FusedBoundaryF1Stats`, which runs them or, on the CPU, the
+hand-written kernel of :mod:`.native_boundary` (about two thirds of these
+kernels' time there).
 
 Plain torch, no mmseg import. The eager :class:`~.relaxed_metrics._BoundaryF1Stats`
 runs the soft boundary ``e = XOR(ỹ, erode(ỹ))`` with four g's as ~100
@@ -26,22 +29,20 @@ Same statistics and formulas as the eager path (values and gradients equal
 to rounding, tested), all C channels (a fixed shape per input shape: one
 compiled graph per training run).
 """
-import ctypes
-import warnings
-from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Optional, Sequence, Tuple
+from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
 from .fused import compiled
-from .native import load_kernel
+from .native_boundary import native_backward, native_forward, native_kernel, native_packs
+from .native_boundary import native_softmax
 from .parameterization import evaluate_packed
 
 __all__ = ['canvas_margin', 'probs_canvas', 'soft_boundary_canvas', 'boundary_sums',
            'boundary_backward', 'canvas_window_argmax', 'FusedBoundaryF1Stats',
-           'BOUNDARY_OPTIONS', 'GROUP_BITS']
+           'BOUNDARY_OPTIONS', 'GROUP_BITS', 'NATIVE_CPU']
 
 _INF = float('inf')
 GROUP_BITS = 31  # channels per int32 bit map (int64 lanes are slow to vectorize)
@@ -226,163 +227,15 @@ def _take(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return x.reshape(-1).index_select(0, index.reshape(-1)).view(index.shape)
 
 
-# On the CPU the hand-written kernels of ``csrc/bf1_cpu.cpp`` replace the
-# compiled ones: a row at a time per (image, class) plane, the erosion, the
-# four g's, e, its derivatives, the precision sums and the recall row maxima
-# stay in L1 (inductor keeps them as whole-tensor loops). ``False`` forces
-# the torch.compile kernels (CUDA always uses those).
+# On the CPU the hand-written kernel (:mod:`.native_boundary`) replaces the
+# compiled ones; ``False`` forces the torch.compile kernels (CUDA, g's with
+# more pieces than the kernel is built for and a failed build take them).
 NATIVE_CPU = True
-_NATIVE_ERRORS: list = []
-_PTR, _INT, _I64 = ctypes.c_void_p, ctypes.c_int, ctypes.c_int64
-_SIGNATURES = {
-    'bf1_forward': [_INT] + [_PTR] * 5 + [_INT] * 5 + [_PTR] * 2 + [_INT] * 3 + [_PTR] * 9,
-    'bf1_backward': [_PTR] * 7 + [_INT] * 4 + [_PTR] * 2 + [_INT] * 2 + [_PTR],
-    'bf1_recall_backward': [_PTR] * 5 + [_I64, _INT, _PTR],
-    'bf1_softmax_backward': [_PTR] * 2 + [_INT, _I64, _INT, _INT],
-    'bf1_softmax': [_PTR] * 2 + [_INT, _I64, _INT, _INT],
-}
-
-
-def native_kernel() -> Optional[ctypes.CDLL]:
-    """The CPU BF1 kernel library, or None (with one warning) if it cannot be built."""
-    if _NATIVE_ERRORS:
-        return None
-    try:
-        lib = load_kernel('bf1_cpu')
-    except (RuntimeError, OSError) as err:
-        _NATIVE_ERRORS.append(err)
-        warnings.warn(f'compile=True: the CPU BF1 kernel could not be built; using the '
-                      f'torch.compile kernels instead ({err})')
-        return None
-    if not getattr(lib, 'typed', False):
-        for name, args in _SIGNATURES.items():
-            for suffix in ('f32', 'f64'):
-                fn = getattr(lib, f'{name}_{suffix}')
-                fn.argtypes = args
-                fn.restype = _INT if name == 'bf1_forward' else None
-        lib.typed = True
-    return lib
-
-
-def _ptr(t: Optional[torch.Tensor]) -> Optional[int]:
-    return None if t is None else t.data_ptr()
-
-
-def _split(total: int, fn: Callable[[int, int], None]) -> None:
-    """``fn(start, stop)`` over ``range(total)`` in torch's thread count of
-    chunks (the kernels release the GIL)."""
-    threads = min(torch.get_num_threads(), total)
-    if threads <= 1:
-        fn(0, total)
-        return
-    bounds = [total * i // threads for i in range(threads + 1)]
-    with ThreadPoolExecutor(threads) as pool:
-        list(pool.map(lambda i: fn(bounds[i], bounds[i + 1]), range(threads)))
-
-
-def _native_packs(gs: Sequence, dtype: torch.dtype) -> Optional[Tuple[torch.Tensor, torch.Tensor]]:
-    """The four g's constants (4, P, 12) and thresholds (4, P - 1) for the
-    CPU kernel, or None if their piece counts differ or exceed its limit."""
-    packs = [g.packed(dtype, torch.device('cpu')) for g in gs]
-    pieces = packs[0][0].shape[0]
-    if any(c.shape[0] != pieces for c, _ in packs) or pieces > 4:
-        return None
-    return (torch.stack([c for c, _ in packs]).contiguous(),
-            torch.stack([t for _, t in packs]).contiguous())
-
-
-def native_softmax(lib: ctypes.CDLL, z: torch.Tensor) -> torch.Tensor:
-    """Softmax over dim 1 of contiguous (N, C, H, W) logits on the CPU kernel."""
-    n, c = z.shape[:2]
-    probs = torch.empty_like(z)
-    fn = getattr(lib, f'bf1_softmax_{"f32" if z.dtype == torch.float32 else "f64"}')
-    _split(n, lambda n0, n1: fn(z.data_ptr(), probs.data_ptr(), c, z[0, 0].numel(), n0, n1))
-    return probs
-
-
-def native_forward(lib: ctypes.CDLL, probs: torch.Tensor, w: torch.Tensor, bits: torch.Tensor,
-                   groups: torch.Tensor, shifts: torch.Tensor, at: torch.Tensor, tol: int,
-                   consts: torch.Tensor, thresholds: torch.Tensor, need_grad: bool):
-    """The forward on the CPU kernel.
-
-    Args:
-        probs (Tensor): ỹ (N, C, H, W), contiguous.
-        w (Tensor): Pixel weights (N, H, W), ``probs``' dtype.
-        bits, groups, shifts (Tensor): Dilated GT boundaries as int32 bit
-            maps (G, N, H, W), each channel's group (int64) and bit (int32).
-        at (Tensor): Flat int64 positions into (N, C, H, W) for recall.
-        tol (int): Boundary tolerance.
-        consts, thresholds (Tensor): :func:`_native_packs`.
-        need_grad (bool): Also return ∂e/∂a, ∂e/∂b and the erosion codes.
-
-    Returns:
-        tuple: Σ w·e, Σ w·near·e (C,), Dil(e) at ``at`` (K,), the winners'
-        flat positions (K,), ∂e/∂a, ∂e/∂b, codes (uint8) or three Nones.
-    """
-    n, c, h, width = probs.shape
-    suffix = 'f32' if probs.dtype == torch.float32 else 'f64'
-    de_da = de_db = code = None
-    if need_grad:
-        de_da, de_db = torch.empty_like(probs), torch.empty_like(probs)
-        code = torch.empty(probs.shape, dtype=torch.uint8)
-    n_pred, match_p = probs.new_empty(c), probs.new_empty(c)
-    # the kernel answers recall plane by plane, row by row: positions sorted,
-    # as in-plane offsets, with each plane's range
-    hw = h * width
-    at_sorted, order = at.sort()
-    plane = at_sorted.div(hw, rounding_mode='floor')
-    at_ptr = torch.zeros(n * c + 1, dtype=torch.long)
-    at_ptr[1:] = torch.bincount(plane, minlength=n * c).cumsum(0)
-    in_plane = (at_sorted - plane * hw).contiguous()
-    value, where = probs.new_empty(at.numel()), torch.empty(at.numel(), dtype=torch.long)
-    forward = getattr(lib, f'bf1_forward_{suffix}')
-
-    def planes(c0: int, c1: int) -> None:
-        forward(consts.shape[1], probs.data_ptr(), w.data_ptr(), bits.data_ptr(),
-                groups.data_ptr(), shifts.data_ptr(), n, c, h, width, tol, consts.data_ptr(),
-                thresholds.data_ptr(), int(need_grad), c0, c1, in_plane.data_ptr(),
-                at_ptr.data_ptr(), _ptr(de_da), _ptr(de_db), _ptr(code), n_pred.data_ptr(),
-                match_p.data_ptr(), value.data_ptr(), where.data_ptr())
-
-    _split(c, planes)
-    at_max, winner = torch.empty_like(value), torch.empty_like(where)
-    at_max[order], winner[order] = value, where
-    return n_pred, match_p, at_max, winner, de_da, de_db, code
-
-
-def native_backward(lib: ctypes.CDLL, de_da: torch.Tensor, de_db: torch.Tensor,
-                    code: torch.Tensor, w: torch.Tensor, bits: torch.Tensor,
-                    groups: torch.Tensor, shifts: torch.Tensor, g_n: torch.Tensor,
-                    g_p: torch.Tensor, winner: torch.Tensor, g_at: Optional[torch.Tensor],
-                    probs: Optional[torch.Tensor]) -> torch.Tensor:
-    """Gradient w.r.t. the scores on the CPU kernel: w.r.t. ỹ, then through
-    the softmax when ``probs`` (ỹ) is given (in place, by image).
-
-    Returns:
-        Tensor: (N, C, H, W).
-    """
-    n, c, h, width = de_da.shape
-    suffix = 'f32' if de_da.dtype == torch.float32 else 'f64'
-    grad = torch.empty_like(de_da)
-    backward = getattr(lib, f'bf1_backward_{suffix}')
-    _split(c, lambda c0, c1: backward(
-        de_da.data_ptr(), de_db.data_ptr(), code.data_ptr(), w.data_ptr(), bits.data_ptr(),
-        groups.data_ptr(), shifts.data_ptr(), n, c, h, width, g_n.data_ptr(), g_p.data_ptr(),
-        c0, c1, grad.data_ptr()))
-    if g_at is not None and winner.numel():
-        g_at = g_at.to(de_da.dtype).contiguous()
-        getattr(lib, f'bf1_recall_backward_{suffix}')(
-            de_da.data_ptr(), de_db.data_ptr(), code.data_ptr(), winner.data_ptr(),
-            g_at.data_ptr(), winner.numel(), width, grad.data_ptr())
-    if probs is not None:
-        jacobian = getattr(lib, f'bf1_softmax_backward_{suffix}')
-        _split(n, lambda n0, n1: jacobian(probs.data_ptr(), grad.data_ptr(), c, h * width, n0,
-                                          n1))
-    return grad
 
 
 class FusedBoundaryF1Stats(torch.autograd.Function):
-    """The sums of the relaxed BF1 through the compiled kernels above.
+    """The sums of the relaxed BF1 through the compiled kernels above, or on
+    the CPU through the hand-written kernel (:data:`NATIVE_CPU`).
 
     Same inputs and outputs as the eager
     :class:`~.relaxed_metrics._BoundaryF1Stats`, for all C channels:
@@ -400,7 +253,7 @@ class FusedBoundaryF1Stats(torch.autograd.Function):
         n, c, h, width = scores.shape
         ch = torch.arange(c, device=scores.device)
         groups, shifts = ch.div(GROUP_BITS, rounding_mode='floor'), (ch % GROUP_BITS).int()
-        packs = _native_packs(gs, scores.dtype) if (
+        packs = native_packs(gs, scores.dtype) if (
             NATIVE_CPU and scores.device.type == 'cpu') else None
         lib = native_kernel() if packs is not None else None
         ctx.native = lib

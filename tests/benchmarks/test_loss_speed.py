@@ -27,4 +27,4 @@ def test_smoke_run_writes_a_row_per_loss(tmp_path):
     # read 0 on its own, the whole table may not
     assert all(ms >= 0 for ms, _ in rows.values()) and sum(ms for ms, _ in rows.values()) > 0
     assert rows['CrossEntropyLoss'][0] == 0 or rows['CrossEntropyLoss'][1] == 1.0
-    assert 'user CPU time' in out.read_text()
+    assert 'process CPU time' in out.read_text()

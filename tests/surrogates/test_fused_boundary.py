@@ -1,14 +1,15 @@
 """compile=True for BF1 against the eager _BoundaryF1Stats: on the CPU the
-hand-written kernel (surrogates/csrc/bf1_cpu.cpp), and the torch.compile
-kernels on padded canvases (surrogates/fused_boundary.py, CUDA's path)."""
+hand-written kernel (surrogates/csrc/bf1_cpu.cpp, native_boundary.py), and
+the torch.compile kernels on padded canvases (fused_boundary.py, CUDA's
+path)."""
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch._dynamo.utils import counters
 
-from mmseg_autoloss.surrogates import build_g_functions, fused_boundary, native, num_theta
-from mmseg_autoloss.surrogates import relaxed_metric
+from mmseg_autoloss.surrogates import build_g_functions, fused_boundary, native, native_boundary
+from mmseg_autoloss.surrogates import num_theta, relaxed_metric
 from mmseg_autoloss.surrogates.boundary import window_argmax
 from mmseg_autoloss.surrogates.fused_boundary import canvas_margin, canvas_window_argmax
 
@@ -56,7 +57,7 @@ def _check_backend(backend: str, graphs: int = 4) -> None:
     """The path under test really ran: the native kernel compiles no graph
     (and must be buildable here), the inductor one at least ``graphs``."""
     if backend == 'native':
-        assert fused_boundary.native_kernel() is not None
+        assert native_boundary.native_kernel() is not None
         assert counters['stats']['unique_graphs'] == 0
     else:
         assert counters['stats']['unique_graphs'] >= graphs
@@ -129,7 +130,7 @@ def test_native_bf1_falls_back_past_its_piece_limit():
     pieces) take the torch.compile kernels, with the same result."""
     logits, label = _batch(11, n=1, c=3, h=9, w=10)
     gs = _gs('bezier', 5, seed=4)
-    assert fused_boundary._native_packs(gs, torch.float64) is None
+    assert native_boundary.native_packs(gs, torch.float64) is None
     v0, g0 = _run(logits, label, gs, False, tol=2)
     v1, g1 = _run(logits, label, gs, True, tol=2)
     assert v1.item() == pytest.approx(v0.item(), abs=1e-12)
@@ -147,10 +148,10 @@ def test_native_kernel_build_failure_is_reported(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match=r'building .*bf1_cpu\.cpp with false failed'):
         native.load_kernel('bf1_cpu')
     assert not list(tmp_path.rglob('*.so'))  # no half-built library left
-    monkeypatch.setattr(fused_boundary, '_NATIVE_ERRORS', [])
+    monkeypatch.setattr(native_boundary, '_NATIVE_ERRORS', [])
     with pytest.warns(UserWarning, match='could not be built'):
-        assert fused_boundary.native_kernel() is None
-    assert fused_boundary.native_kernel() is None  # remembered, no second build
+        assert native_boundary.native_kernel() is None
+    assert native_boundary.native_kernel() is None  # remembered, no second build
 
 
 def test_native_kernel_is_cached_by_source_and_flags(tmp_path, monkeypatch):
@@ -158,7 +159,7 @@ def test_native_kernel_is_cached_by_source_and_flags(tmp_path, monkeypatch):
     monkeypatch.setattr(native, '_LIBS', {})
     lib = native.load_kernel('bf1_cpu')
     built = list((tmp_path / 'kernels').glob('bf1_cpu-*.so'))
-    assert len(built) == 1 and lib.bf1_max_pieces() == 4
+    assert len(built) == 1 and lib.bf1_max_pieces() == native_boundary.MAX_PIECES
     monkeypatch.setattr(native, '_LIBS', {})
     stamp = built[0].stat().st_mtime_ns
     native.load_kernel('bf1_cpu')  # a new process: loaded, not rebuilt
@@ -196,3 +197,24 @@ def test_canvas_window_argmax_is_window_argmax(seed, tol, h, w, levels):
     row, col = rest.div(w + 2 * t, rounding_mode='floor') - 1, rest.remainder(w + 2 * t) - t
     assert torch.equal((plane * h + row) * w + col, expected)
     assert torch.equal(value, x.reshape(-1)[expected])
+
+
+def test_native_bf1_threads_split_planes_and_images():
+    """With several torch threads the kernel runs on chunks of channels
+    (boundary, backward) and of images (softmax, its Jacobian): the same
+    values and gradients as one thread."""
+    logits, label = _batch(12, n=3, c=5, h=14, w=17)
+    gs = _gs('bezier', 1, seed=6)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        v1, g1 = _run(logits, label, gs, True, tol=2)
+        torch.set_num_threads(3)
+        v3, g3 = _run(logits, label, gs, True, tol=2)
+    finally:
+        torch.set_num_threads(before)
+    assert v3.item() == v1.item()
+    assert torch.equal(g3, g1)
+    v0, g0 = _run(logits, label, gs, False, tol=2)
+    torch.testing.assert_close(g1, g0, rtol=1e-9, atol=1e-13)
+    _check_backend('native')

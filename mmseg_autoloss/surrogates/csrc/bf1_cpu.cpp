@@ -36,7 +36,8 @@ __attribute__((always_inline)) inline T vmax(T a, T b) { return b > a ? b : a; }
 // One g as in evaluate_packed: the highest piece whose threshold y passes,
 // x = clamp(alpha*y + shift), s = x / (m + D), D = sqrt(max(m2 + c*x, floor)).
 template <typename T, int P>
-__attribute__((always_inline)) inline void g_eval(T y, const T* k, const T* thr, T& value, T& deriv) {
+__attribute__((always_inline)) inline void g_eval(T y, const T* k, const T* thr, T& value,
+                                                  T& deriv) {
   T sh = k[0], al = k[1], m2 = k[2], c = k[3], m = k[4], p = k[5], q = k[6], base = k[7],
     pa = k[8], qa = k[9], lo = k[10], hi = k[11];
   for (int j = 1; j < P; ++j) {
