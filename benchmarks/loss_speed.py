@@ -84,17 +84,21 @@ def _rss_kib(field: str) -> Optional[int]:
 
 
 def _keep_heap() -> bool:
-    """A steady glibc heap in this process: blocks below 32 MiB come from the
-    heap and freed memory is kept (fixed mmap and trim thresholds).
+    """A steady glibc heap in this process: every block comes from the heap
+    (no mmap) and freed memory is kept (fixed trim threshold).
 
     With the default dynamic thresholds, whichever loss runs after a large
     free pays the first-touch page faults of re-growing the heap, and the
-    ratios measure allocator history rather than the losses. Tensors above
-    32 MiB (glibc's largest mmap threshold) are fresh memory on every call.
+    ratios measure allocator history rather than the losses. A 32 MiB mmap
+    threshold (glibc's largest) is not enough: the 40 MB tensors at
+    2x19x512x512 then came from the heap or from fresh mmaps depending on
+    the free space the previous losses left, and CE's best of 10 read 40 ms
+    in one run and 64 ms in the next.
     """
     try:
         libc = ctypes.CDLL('libc.so.6')
-        return bool(libc.mallopt(-3, 32 << 20) and libc.mallopt(-1, 1 << 30))
+        # M_MMAP_MAX = 0: no mmap'ed blocks; M_TRIM_THRESHOLD = 1 GiB
+        return bool(libc.mallopt(-4, 0) and libc.mallopt(-1, 1 << 30))
     except (OSError, AttributeError):
         return False
 
@@ -235,7 +239,7 @@ def main() -> None:
             'soft boundary on the CPU as the hand-written kernel (csrc/bf1_cpu.cpp; CUDA: '
             'torch.compile) (compilation happens in the untimed warm-up). '
             'CPU memory is the resident-set high-water mark growth (approximate).'
-            + (' Steady glibc heap in this process (fixed mmap/trim thresholds, see '
+            + (' Steady glibc heap in this process (no mmap, fixed trim threshold, see '
                '_keep_heap).' if kept else ''))
     os.makedirs(osp.dirname(args.out), exist_ok=True)
     with open(args.out, 'w') as f:
