@@ -218,3 +218,19 @@ def test_native_bf1_threads_split_planes_and_images():
     v0, g0 = _run(logits, label, gs, False, tol=2)
     torch.testing.assert_close(g1, g0, rtol=1e-9, atol=1e-13)
     _check_backend('native')
+
+
+@pytest.mark.parametrize('h, w', [(1, 1), (1, 7), (7, 1), (2, 2)])
+def test_native_bf1_thin_images(h, w):
+    """Images one pixel high or wide: the kernel's row rings and window
+    clamps at both borders at once."""
+    gen = torch.Generator().manual_seed(h * 10 + w)
+    label = torch.randint(0, 3, (2, h, w), generator=gen)
+    logits = torch.randn(2, 3, h, w, generator=gen, dtype=torch.float64)
+    gs = _gs('bezier', 2, seed=1)
+    for tol in (0, 1, 3):
+        v0, g0 = _run(logits, label, gs, False, tol=tol)
+        v1, g1 = _run(logits, label, gs, True, tol=tol)
+        assert v1.item() == pytest.approx(v0.item(), abs=1e-12)
+        torch.testing.assert_close(g1, g0, rtol=1e-9, atol=1e-13)
+    _check_backend('native')
