@@ -57,7 +57,7 @@ def _compiler() -> str:
     return cxx
 
 
-def _link_flags() -> List[str]:
+def _optional_flags() -> List[str]:
     """glibc's vector math library where there is one (x86-64): the
     kernels' ``exp`` vectorizes through it (``BF1_LIBMVEC``)."""
     if platform.machine() in ('x86_64', 'AMD64') and ctypes.util.find_library('mvec'):
@@ -65,8 +65,31 @@ def _link_flags() -> List[str]:
     return []
 
 
+def _build(cxx: str, src: str, extra: List[str], path: str) -> None:
+    """Compile ``src`` to ``path`` (raises RuntimeError with the output)."""
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    # build next to the target and rename: concurrent processes (torchrun
+    # ranks, test workers) never load a half-written library
+    fd, tmp = tempfile.mkstemp(suffix='.so', dir=osp.dirname(path))
+    os.close(fd)
+    try:
+        # libraries after the source: the linker resolves left to right
+        res = subprocess.run([cxx, *CXX_FLAGS, '-o', tmp, src, *extra], capture_output=True,
+                             text=True)
+        if res.returncode != 0:
+            raise RuntimeError(f'building {src} with {cxx} failed:\n'
+                               f'{(res.stderr or res.stdout)[-2000:]}')
+        os.replace(tmp, path)
+    finally:
+        if osp.exists(tmp):
+            os.unlink(tmp)
+
+
 def load_kernel(name: str) -> ctypes.CDLL:
     """The kernel library ``csrc/<name>.cpp``, built on first use.
+
+    Built with libmvec where it is found, else (or if that build fails, e.g.
+    without the ``libmvec.so`` link) without it.
 
     Args:
         name (str): Source file stem.
@@ -82,28 +105,20 @@ def load_kernel(name: str) -> ctypes.CDLL:
             return _LIBS[name]
         src = osp.join(SRC_DIR, name + '.cpp')
         cxx = _compiler()
-        flags = CXX_FLAGS + _link_flags()
         with open(src, 'rb') as f:
-            digest = hashlib.sha256(f.read())
-        digest.update('\0'.join([cxx] + flags + [_cpu_features()]).encode())
-        out_dir = kernel_cache_dir()
-        path = osp.join(out_dir, f'{name}-{digest.hexdigest()[:16]}.so')
-        if not osp.exists(path):
-            os.makedirs(out_dir, exist_ok=True)
-            # build next to the target and rename: concurrent processes
-            # (torchrun ranks) never load a half-written library
-            fd, tmp = tempfile.mkstemp(suffix='.so', dir=out_dir)
-            os.close(fd)
-            try:
-                # link flags after the source: the linker resolves left to right
-                res = subprocess.run([cxx, *CXX_FLAGS, '-o', tmp, src, *flags[len(CXX_FLAGS):]],
-                                     capture_output=True, text=True)
-                if res.returncode != 0:
-                    raise RuntimeError(f'building {src} with {cxx} failed:\n'
-                                       f'{(res.stderr or res.stdout)[-2000:]}')
-                os.replace(tmp, path)
-            finally:
-                if osp.exists(tmp):
-                    os.unlink(tmp)
-        _LIBS[name] = ctypes.CDLL(path)
+            source = f.read()
+        optional = _optional_flags()
+        for extra in ([optional] if optional else []) + [[]]:
+            digest = hashlib.sha256(source)
+            digest.update('\0'.join([cxx] + CXX_FLAGS + extra + [_cpu_features()]).encode())
+            path = osp.join(kernel_cache_dir(), f'{name}-{digest.hexdigest()[:16]}.so')
+            if not osp.exists(path):
+                try:
+                    _build(cxx, src, extra, path)
+                except RuntimeError:
+                    if extra:  # retry without the optional library
+                        continue
+                    raise
+            _LIBS[name] = ctypes.CDLL(path)
+            break
         return _LIBS[name]

@@ -234,3 +234,20 @@ def test_native_bf1_thin_images(h, w):
         assert v1.item() == pytest.approx(v0.item(), abs=1e-12)
         torch.testing.assert_close(g1, g0, rtol=1e-9, atol=1e-13)
     _check_backend('native')
+
+
+def test_native_kernel_builds_without_an_optional_library(tmp_path, monkeypatch):
+    """libmvec is optional: if linking it fails (say, no libmvec.so link),
+    the kernel is built without it and still agrees with the eager path."""
+    monkeypatch.setenv('MMSEG_AUTOLOSS_CACHE', str(tmp_path))
+    monkeypatch.setattr(native, '_LIBS', {})
+    monkeypatch.setattr(native, '_optional_flags', lambda: ['-DBF1_LIBMVEC', '-lno_such_lib'])
+    native.load_kernel('bf1_cpu')
+    assert len(list((tmp_path / 'kernels').glob('bf1_cpu-*.so'))) == 1
+    logits, label = _batch(13, n=1, c=3, h=9, w=10, dtype=torch.float32)
+    gs = _gs('bezier', 1, seed=7)
+    v0, g0 = _run(logits, label, gs, False, tol=2)
+    v1, g1 = _run(logits, label, gs, True, tol=2)
+    assert v1.item() == pytest.approx(v0.item(), abs=1e-6)
+    torch.testing.assert_close(g1, g0, rtol=1e-4, atol=1e-7)
+    _check_backend('native')
