@@ -133,11 +133,13 @@ def native_forward(lib: ctypes.CDLL, probs: torch.Tensor, w: torch.Tensor, bits:
     forward = getattr(lib, f'bf1_forward_{suffix}')
 
     def planes(c0: int, c1: int) -> None:
-        forward(consts.shape[1], probs.data_ptr(), w.data_ptr(), bits.data_ptr(),
-                groups.data_ptr(), shifts.data_ptr(), n, c, h, width, tol, consts.data_ptr(),
-                thresholds.data_ptr(), int(need_grad), c0, c1, in_plane.data_ptr(),
-                at_ptr.data_ptr(), _ptr(de_da), _ptr(de_db), _ptr(code), n_pred.data_ptr(),
-                match_p.data_ptr(), value.data_ptr(), where.data_ptr())
+        if forward(consts.shape[1], probs.data_ptr(), w.data_ptr(), bits.data_ptr(),
+                   groups.data_ptr(), shifts.data_ptr(), n, c, h, width, tol, consts.data_ptr(),
+                   thresholds.data_ptr(), int(need_grad), c0, c1, in_plane.data_ptr(),
+                   at_ptr.data_ptr(), _ptr(de_da), _ptr(de_db), _ptr(code), n_pred.data_ptr(),
+                   match_p.data_ptr(), value.data_ptr(), where.data_ptr()) != 0:
+            raise ValueError(f'the BF1 CPU kernel takes g\'s of 1 to {MAX_PIECES} pieces, '
+                             f'got {consts.shape[1]}')
 
     _split(c, planes)
     at_max, winner = torch.empty_like(value), torch.empty_like(where)

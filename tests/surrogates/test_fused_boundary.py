@@ -131,6 +131,15 @@ def test_native_bf1_falls_back_past_its_piece_limit():
     logits, label = _batch(11, n=1, c=3, h=9, w=10)
     gs = _gs('bezier', 5, seed=4)
     assert native_boundary.native_packs(gs, torch.float64) is None
+    # called past the guard, the kernel refuses instead of reading garbage
+    packs = [g.packed(torch.float64, torch.device('cpu')) for g in gs]
+    probs = torch.softmax(logits, 1).contiguous()
+    with pytest.raises(ValueError, match='1 to 4 pieces, got 5'):
+        native_boundary.native_forward(
+            native_boundary.native_kernel(), probs, torch.ones(1, 9, 10, dtype=torch.float64),
+            torch.zeros(1, 1, 9, 10, dtype=torch.int32), torch.zeros(3, dtype=torch.long),
+            torch.arange(3, dtype=torch.int32), torch.tensor([0, 95]), 2,
+            torch.stack([c for c, _ in packs]), torch.stack([t for _, t in packs]), False)
     v0, g0 = _run(logits, label, gs, False, tol=2)
     v1, g1 = _run(logits, label, gs, True, tol=2)
     assert v1.item() == pytest.approx(v0.item(), abs=1e-12)
