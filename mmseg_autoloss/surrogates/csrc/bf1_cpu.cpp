@@ -80,11 +80,13 @@ void row_min(const T* __restrict a, int W, T* __restrict pad, T* __restrict hmin
 // sorted) and where they are: the first row whose row maximum is largest,
 // then the first column of that row (= the first maximum in row-major
 // order). Rows live in rings of 2·tol + 1: a position is answered as soon
-// as the last row of its window is done, so e is never stored whole.
+// as the last row of its window is done, so e is never stored whole. e's
+// ring rows have a stride of W + 2·tol, the image at offset tol.
 template <typename T>
 void recall_rows(const T* e_ring, const T* rm_ring, int ring, const int64_t* at, int64_t& k,
                  int64_t kb, int y_done, int H, int W, int tol, int64_t plane_off, T* value,
                  int64_t* winner) {
+  const int stride = W + 2 * tol;
   for (; k < kb; ++k) {
     const int yq = int(at[k] / W), x = int(at[k] % W);
     if (yq + tol > y_done && y_done < H - 1) return;
@@ -93,7 +95,7 @@ void recall_rows(const T* e_ring, const T* rm_ring, int ring, const int64_t* at,
     int best = ya;
     for (int r = ya + 1; r <= yb; ++r)
       if (rm_ring[(r % ring) * W + x] > rm_ring[(best % ring) * W + x]) best = r;
-    const T* er = e_ring + (best % ring) * W;
+    const T* er = e_ring + (best % ring) * stride + tol;
     int col = xa;
     for (int cc = xa + 1; cc <= xb; ++cc)
       if (er[cc] > er[col]) col = cc;
@@ -125,20 +127,20 @@ void forward_plane(const T* __restrict a, const T* __restrict w, const int32_t* 
     t4[i] = gt[3 * (P - 1) + i];
   }
   // ring of 3 row minima (+ an all-inf row for outside the image)
-  std::vector<T> buf(6 * (W + 2) + 2 * tol + W + 8);
+  std::vector<T> buf(5 * (W + 2));
   T* pad = buf.data();
   T* hm[3] = {pad + (W + 2), pad + 2 * (W + 2), pad + 3 * (W + 2)};
   T* hinf = pad + 4 * (W + 2);
-  T* erow = pad + 5 * (W + 2);  // e with tol -inf each side
   std::vector<int32_t> dxbuf(3 * W);  // int32: int8 lanes next to float ones do not vectorize
   int32_t* hd[3] = {dxbuf.data(), dxbuf.data() + W, dxbuf.data() + 2 * W};
-  const int ring = 2 * tol + 1;
-  std::vector<T> rings(2 * ring * W);
-  T* e_ring = rings.data();
-  T* rm_ring = rings.data() + ring * W;
+  // e rows with tol -inf columns each side (the row-window maxima need no
+  // clamping) and their row-window maxima, rings of 2·tol + 1 rows
+  const int ring = 2 * tol + 1, stride = W + 2 * tol;
+  std::vector<T> e_rows(ring * stride, -inf), rm_rows(ring * W);
+  T* e_ring = e_rows.data();
+  T* rm_ring = rm_rows.data();
   int64_t k = ka;
   for (int x = 0; x < W; ++x) hinf[x] = inf;
-  for (int x = 0; x < tol; ++x) erow[x] = erow[tol + W + x] = -inf;
   row_min(a, W, pad, hm[0], hd[0]);
   if (H > 1) row_min(a + W, W, pad, hm[1], hd[1]);
   double sn = 0, sp = 0;
@@ -154,8 +156,7 @@ void forward_plane(const T* __restrict a, const T* __restrict w, const int32_t* 
     const T* __restrict ar = a + y * W;
     const T* __restrict wr = w + y * W;
     const int32_t* __restrict br = bits + y * W;
-    T* __restrict er = e_ring + (y % ring) * W;
-    T* __restrict el = erow + tol;
+    T* __restrict el = e_ring + (y % ring) * stride + tol;
     T* __restrict dar = NeedGrad ? de_da + y * W : nullptr;
     T* __restrict dbr = NeedGrad ? de_db + y * W : nullptr;
     uint8_t* __restrict cr = NeedGrad ? code + y * W : nullptr;
@@ -170,7 +171,6 @@ void forward_plane(const T* __restrict a, const T* __restrict w, const int32_t* 
       g_eval<T, P>(av, k3, t3, v3, d3);
       g_eval<T, P>(bv, k4, t4, v4, d4);
       const T ev = v3 + v4 * (1 - v3) - v1 * v2;
-      er[x] = ev;
       el[x] = ev;
       const T we = wr[x] * ev;
       rs_n += we;
@@ -188,11 +188,10 @@ void forward_plane(const T* __restrict a, const T* __restrict w, const int32_t* 
     sp += rs_p;
     T* rm = rm_ring + (y % ring) * W;
 #pragma omp simd
-    for (int x = 0; x < W; ++x) rm[x] = erow[tol + x];
+    for (int x = 0; x < W; ++x) rm[x] = el[x];
     for (int s = 1; s <= tol; ++s) {
 #pragma omp simd
-      for (int x = 0; x < W; ++x)
-        rm[x] = vmax(rm[x], vmax(erow[tol + x - s], erow[tol + x + s]));
+      for (int x = 0; x < W; ++x) rm[x] = vmax(rm[x], vmax(el[x - s], el[x + s]));
     }
     recall_rows<T>(e_ring, rm_ring, ring, at, k, kb, y, H, W, tol, plane_off, value, winner);
   }
