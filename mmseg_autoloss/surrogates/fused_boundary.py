@@ -253,16 +253,16 @@ class FusedBoundaryF1Stats(torch.autograd.Function):
         n, c, h, width = scores.shape
         ch = torch.arange(c, device=scores.device)
         groups, shifts = ch.div(GROUP_BITS, rounding_mode='floor'), (ch % GROUP_BITS).int()
-        packs = native_packs(gs, scores.dtype) if (
+        tables = native_packs(gs, scores.dtype) if (
             NATIVE_CPU and scores.device.type == 'cpu') else None
-        lib = native_kernel() if packs is not None else None
+        lib = native_kernel() if tables is not None else None
         ctx.native = lib
         if lib is not None:
             probs = native_softmax(lib, scores.contiguous()) if from_logits else (
                 scores.contiguous())
             w, bits = w.to(scores.dtype).contiguous(), bits.contiguous()
             n_pred, match_p, at_max, winner, de_da, de_db, code = native_forward(
-                lib, probs, w, bits, groups, shifts, at.contiguous(), int(tol), *packs, need)
+                lib, probs, w, bits, groups, shifts, at.contiguous(), int(tol), *tables, need)
             if need:
                 ctx.save_for_backward(probs if from_logits else None, de_da, de_db, code, w,
                                       bits, groups, shifts, winner)

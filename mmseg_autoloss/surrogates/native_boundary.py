@@ -59,6 +59,11 @@ def native_kernel() -> Optional[ctypes.CDLL]:
     return lib
 
 
+def _fn(lib: ctypes.CDLL, name: str, dtype: torch.dtype) -> Callable:
+    """The kernel entry point ``name`` for ``dtype`` (float32 or float64)."""
+    return getattr(lib, f'{name}_{"f32" if dtype == torch.float32 else "f64"}')
+
+
 def _ptr(t: Optional[torch.Tensor]) -> Optional[int]:
     return None if t is None else t.data_ptr()
 
@@ -90,7 +95,7 @@ def native_softmax(lib: ctypes.CDLL, z: torch.Tensor) -> torch.Tensor:
     """Softmax over dim 1 of contiguous (N, C, H, W) logits on the CPU kernel."""
     n, c = z.shape[:2]
     probs = torch.empty_like(z)
-    fn = getattr(lib, f'bf1_softmax_{"f32" if z.dtype == torch.float32 else "f64"}')
+    fn = _fn(lib, 'bf1_softmax', z.dtype)
     _split(n, lambda n0, n1: fn(z.data_ptr(), probs.data_ptr(), c, z[0, 0].numel(), n0, n1))
     return probs
 
@@ -115,7 +120,6 @@ def native_forward(lib: ctypes.CDLL, probs: torch.Tensor, w: torch.Tensor, bits:
         flat positions (K,), ∂e/∂a, ∂e/∂b, codes (uint8) or three Nones.
     """
     n, c, h, width = probs.shape
-    suffix = 'f32' if probs.dtype == torch.float32 else 'f64'
     de_da = de_db = code = None
     if need_grad:
         de_da, de_db = torch.empty_like(probs), torch.empty_like(probs)
@@ -130,7 +134,7 @@ def native_forward(lib: ctypes.CDLL, probs: torch.Tensor, w: torch.Tensor, bits:
     at_ptr[1:] = torch.bincount(plane, minlength=n * c).cumsum(0)
     in_plane = (at_sorted - plane * hw).contiguous()
     value, where = probs.new_empty(at.numel()), torch.empty(at.numel(), dtype=torch.long)
-    forward = getattr(lib, f'bf1_forward_{suffix}')
+    forward = _fn(lib, 'bf1_forward', probs.dtype)
 
     def planes(c0: int, c1: int) -> None:
         if forward(consts.shape[1], probs.data_ptr(), w.data_ptr(), bits.data_ptr(),
@@ -159,20 +163,19 @@ def native_backward(lib: ctypes.CDLL, de_da: torch.Tensor, de_db: torch.Tensor,
         Tensor: (N, C, H, W).
     """
     n, c, h, width = de_da.shape
-    suffix = 'f32' if de_da.dtype == torch.float32 else 'f64'
     grad = torch.empty_like(de_da)
-    backward = getattr(lib, f'bf1_backward_{suffix}')
+    backward = _fn(lib, 'bf1_backward', de_da.dtype)
     _split(c, lambda c0, c1: backward(
         de_da.data_ptr(), de_db.data_ptr(), code.data_ptr(), w.data_ptr(), bits.data_ptr(),
         groups.data_ptr(), shifts.data_ptr(), n, c, h, width, g_n.data_ptr(), g_p.data_ptr(),
         c0, c1, grad.data_ptr()))
     if g_at is not None and winner.numel():
         g_at = g_at.to(de_da.dtype).contiguous()
-        getattr(lib, f'bf1_recall_backward_{suffix}')(
+        _fn(lib, 'bf1_recall_backward', de_da.dtype)(
             de_da.data_ptr(), de_db.data_ptr(), code.data_ptr(), winner.data_ptr(),
             g_at.data_ptr(), winner.numel(), width, grad.data_ptr())
     if probs is not None:
-        jacobian = getattr(lib, f'bf1_softmax_backward_{suffix}')
+        jacobian = _fn(lib, 'bf1_softmax_backward', de_da.dtype)
         _split(n, lambda n0, n1: jacobian(probs.data_ptr(), grad.data_ptr(), c, h * width, n0,
                                           n1))
     return grad

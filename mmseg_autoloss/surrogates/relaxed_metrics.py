@@ -635,7 +635,8 @@ def relaxed_bf1(probs, label, gs, ignore_index=255, weight=None, class_reduction
     Σ BD(y_c), averaged over classes with a ground-truth boundary (class
     ``bg_index`` left out when ``drop_bg``). gs = (g1, g2, g3, g4).
     ``compile``: the soft boundary and its sums as compiled kernels
-    (:mod:`.fused_boundary`, all channels) when all four g's are
+    (:class:`~.fused_boundary.FusedBoundaryF1Stats`, all channels: the C++
+    kernel on the CPU, ``torch.compile`` elsewhere) when all four g's are
     :class:`PiecewiseG` and the input is float32/float64.
     """
     fused = _fusable(compile, gs, probs)
@@ -766,10 +767,11 @@ def relaxed_metric(probs: torch.Tensor, label: torch.Tensor, target_metric: str,
             blocked g pass, cheaper than a separate ``softmax``).
         compile (bool): With :class:`PiecewiseG` g's, run the IoU family's
             (mIoU, FWIoU, mDice, BIoU, mIoU_I, mIoU_C) soft confusion
-            (:mod:`.fused`) or BF1's soft boundary (:mod:`.fused_boundary`)
-            as ``torch.compile``d kernels: same values, about half the time
-            on CPU, seconds of compilation per input shape. mAcc and gAcc
-            ignore it.
+            (:mod:`.fused`) or BF1's soft boundary (:mod:`.fused_boundary`;
+            on the CPU the C++ kernel of :mod:`.native_boundary`) as compiled
+            kernels: same values, about half the time on CPU (BF1: a third),
+            seconds of compilation per input shape (BF1 on the CPU: once per
+            machine). mAcc and gAcc ignore it.
 
     Returns:
         Tensor: 0-d surrogate metric in [0, 1] (higher is better); float32
