@@ -7,7 +7,7 @@ followed by one evaluation per requested split with ``SegMetric``.
 processes (one torch thread each), and returns their results in order.
 
     from _common import Job, run_jobs
-    job = Job(config='configs/baseline/deeplabv3plus-tiny_ce_synthetic-64x64.py',
+    job = Job(config='configs/baseline/deeplabv3plus_r18-tiny_1xb8-400it_synthetic-64x64.py',
               work_dir='/tmp/ce_s0', seed=0, iters=300, batch_size=8,
               data_root='data/synthetic_shapes', splits=('val', 'test'))
     [result] = run_jobs([job], workers=0)

@@ -42,13 +42,13 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from _common import ALL_KEYS, REPO, Job, ensure_dataset, mean_std, quiet, run_jobs
 
 MODEL_CONFIGS = {
-    'deeplabv3plus': 'configs/baseline/deeplabv3plus-tiny_ce_synthetic-64x64.py',
-    'pspnet': 'configs/baseline/pspnet-tiny_ce_synthetic-64x64.py',
-    'hrnet': 'configs/baseline/hrnet-tiny_ce_synthetic-64x64.py',
+    'deeplabv3plus': 'configs/baseline/deeplabv3plus_r18-tiny_1xb8-400it_synthetic-64x64.py',
+    'pspnet': 'configs/baseline/pspnet_r18-tiny_1xb8-400it_synthetic-64x64.py',
+    'hrnet': 'configs/baseline/fcn_hr-tiny_1xb8-400it_synthetic-64x64.py',
 }
 MODEL_NAMES = {'deeplabv3plus': 'DeepLabV3+', 'pspnet': 'PSPNet', 'hrnet': 'HRNet'}
-RECAM_CONFIG = 'configs/recam/deeplabv3plus-tiny_ce-recam_synthetic-64x64.py'
-SEARCH_CONFIG = 'configs/search/deeplabv3plus-tiny_miou_synthetic-64x64.py'
+RECAM_CONFIG = 'configs/recam/deeplabv3plus_r18-tiny_ce+recam_1xb8-400it_synthetic-64x64.py'
+SEARCH_CONFIG = 'configs/search/deeplabv3plus_r18-tiny_search-miou_1xb8-quick_synthetic-64x64.py'
 DEFAULT_SEARCHED = 'work_dirs/search_miou/best_loss.json'
 DEFAULT_SEARCHED_FULL = 'work_dirs/search_miou_full/best_loss.json'
 AUX_WEIGHT = 0.4  # the auxiliary head's weight in MMSeg's configs

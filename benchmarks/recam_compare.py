@@ -2,8 +2,8 @@
 
 Both arms train the tiny DeepLabV3+ through MMSeg's Runner with the same
 seed, data order, schedule and learning rate; only ``loss_decode`` differs
-(``configs/baseline/deeplabv3plus-tiny_ce_synthetic-64x64.py`` vs
-``configs/recam/deeplabv3plus-tiny_ce-recam_synthetic-64x64.py``). Each run
+(``configs/baseline/deeplabv3plus_r18-tiny_1xb8-400it_synthetic-64x64.py`` vs
+``configs/recam/deeplabv3plus_r18-tiny_ce+recam_1xb8-400it_synthetic-64x64.py``). Each run
 is evaluated once, on the test split, with ``SegMetric`` (mIoU, BIoU, BF1).
 
     python benchmarks/recam_compare.py --iters 300 --seeds 0 1
@@ -24,8 +24,8 @@ import torch
 from _common import REPO, Job, ensure_dataset, quiet, train_and_evaluate
 
 ARMS = {
-    'CE': 'configs/baseline/deeplabv3plus-tiny_ce_synthetic-64x64.py',
-    'CE + BoundaryReCAMLoss': 'configs/recam/deeplabv3plus-tiny_ce-recam_synthetic-64x64.py',
+    'CE': 'configs/baseline/deeplabv3plus_r18-tiny_1xb8-400it_synthetic-64x64.py',
+    'CE + BoundaryReCAMLoss': 'configs/recam/deeplabv3plus_r18-tiny_ce+recam_1xb8-400it_synthetic-64x64.py',
 }
 METRICS = ('mIoU', 'BIoU', 'BF1')
 
@@ -80,7 +80,7 @@ def write_report(path: str, args, results: Dict[str, Dict[int, Dict[str, float]]
         f'{args.threads} thread(s). Written by `benchmarks/recam_compare.py` in '
         f'{wall_s / 60:.1f} min.',
         '',
-        'ReCAM arm: `configs/recam/deeplabv3plus-tiny_ce-recam_synthetic-64x64.py` '
+        'ReCAM arm: `configs/recam/deeplabv3plus_r18-tiny_ce+recam_1xb8-400it_synthetic-64x64.py` '
         '(CE + BoundaryReCAMLoss, prob masks, tol=2, boundary_weight=1, '
         'learnable re-classifier, loss_weight=1).',
         '',

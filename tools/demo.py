@@ -17,9 +17,9 @@ import sys
 import time
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-SEARCH_CFG = osp.join(REPO, 'configs/search/deeplabv3plus-tiny_miou_synthetic-64x64.py')
-RETRAIN_CFG = osp.join(REPO, 'configs/retrain/deeplabv3plus-tiny_miou-searched_synthetic-64x64.py')
-CE_CFG = osp.join(REPO, 'configs/retrain/deeplabv3plus-tiny_ce-eval_synthetic-64x64.py')
+SEARCH_CFG = osp.join(REPO, 'configs/search/deeplabv3plus_r18-tiny_search-miou_1xb8-quick_synthetic-64x64.py')
+RETRAIN_CFG = osp.join(REPO, 'configs/retrain/deeplabv3plus_r18-tiny_autoseg-miou_1xb8-400it_synthetic-64x64.py')
+CE_CFG = osp.join(REPO, 'configs/retrain/deeplabv3plus_r18-tiny_ce_1xb8-400it_synthetic-64x64.py')
 METRICS = ['aAcc', 'mAcc', 'mIoU', 'FWIoU', 'BIoU', 'BF1', 'mIoU_I', 'mIoU_C', 'mIoU_C_q5']
 
 

@@ -2,7 +2,7 @@
 
 Examples::
 
-    python tools/search.py configs/search/deeplabv3plus-tiny_miou_synthetic.py
+    python tools/search.py configs/search/deeplabv3plus_r18-tiny_search-miou_1xb8-quick_synthetic-64x64.py
     python tools/search.py CONFIG --work-dir work_dirs/s1 --resume
     torchrun --nproc_per_node=2 tools/search.py CONFIG --launcher pytorch
     srun -N2 --ntasks-per-node=8 python tools/search.py CONFIG --launcher slurm

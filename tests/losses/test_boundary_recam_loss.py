@@ -313,12 +313,12 @@ def test_no_python_loop_over_images_or_classes():
 # ---------------------------------------------------------- end to end
 def test_configs_parse():
     from mmengine.config import Config
-    ce = Config.fromfile(osp.join(CONFIGS, 'recam', 'deeplabv3plus-tiny_ce-recam_synthetic-64x64.py'))
+    ce = Config.fromfile(osp.join(CONFIGS, 'recam', 'deeplabv3plus_r18-tiny_ce+recam_1xb8-400it_synthetic-64x64.py'))
     types = [d['type'] for d in ce.model.decode_head.loss_decode]
     assert types == ['CrossEntropyLoss', 'BoundaryReCAMLoss']
     assert ce.model.decode_head.loss_decode[1]['num_classes'] == ce.model.decode_head.num_classes
     auto = Config.fromfile(
-        osp.join(CONFIGS, 'recam', 'deeplabv3plus-tiny_autoseg-recam_synthetic-64x64.py'))
+        osp.join(CONFIGS, 'recam', 'deeplabv3plus_r18-tiny_autoseg-miou+recam_1xb8-400it_synthetic-64x64.py'))
     first, second = auto.model.decode_head.loss_decode
     assert (first['type'], first['target_metric'], first['preset']) == \
         ('AutoSegLoss', 'mIoU', 'voc_miou')
@@ -329,7 +329,7 @@ def test_trains_end_to_end_and_reclassifier_is_trained(tiny_cfg):
     from mmengine.config import Config
     from mmengine.runner import Runner
     example = Config.fromfile(
-        osp.join(CONFIGS, 'recam', 'deeplabv3plus-tiny_ce-recam_synthetic-64x64.py'))
+        osp.join(CONFIGS, 'recam', 'deeplabv3plus_r18-tiny_ce+recam_1xb8-400it_synthetic-64x64.py'))
     cfg = tiny_cfg(max_iters=10, batch_size=4, loss_decode=example.model.decode_head.loss_decode)
     runner = Runner.from_cfg(cfg)
     model = runner.model
@@ -353,8 +353,8 @@ def test_reclassifier_draws_no_random_numbers_and_survives_init_weights():
     import mmseg.models  # noqa: F401  (registers EncoderDecoder & co.)
     from mmengine.config import Config
     from mmseg.registry import MODELS
-    ce = Config.fromfile(osp.join(CONFIGS, 'baseline', 'deeplabv3plus-tiny_ce_synthetic-64x64.py'))
-    rc = Config.fromfile(osp.join(CONFIGS, 'recam', 'deeplabv3plus-tiny_ce-recam_synthetic-64x64.py'))
+    ce = Config.fromfile(osp.join(CONFIGS, 'baseline', 'deeplabv3plus_r18-tiny_1xb8-400it_synthetic-64x64.py'))
+    rc = Config.fromfile(osp.join(CONFIGS, 'recam', 'deeplabv3plus_r18-tiny_ce+recam_1xb8-400it_synthetic-64x64.py'))
     states = []
     for cfg in (ce, rc):
         torch.manual_seed(0)

@@ -19,7 +19,7 @@ from mmseg_autoloss.search import Ledger, LossSearchRunner
 from mmseg_autoloss.surrogates import num_theta
 
 pytestmark = pytest.mark.slow
-SEARCH_CFG = osp.join(CONFIGS, 'search', 'deeplabv3plus-tiny_miou_synthetic-64x64.py')
+SEARCH_CFG = osp.join(CONFIGS, 'search', 'deeplabv3plus_r18-tiny_search-miou_1xb8-quick_synthetic-64x64.py')
 
 
 def search_options(data_root, rounds=2, samples=4, iters=20, num_workers=0):
@@ -229,7 +229,7 @@ def test_mmseg_own_train_script_runs_the_search(synthetic_root, tmp_path):
     """runner_type='LossSearchRunner' makes MMSeg's tools/train.py run a search."""
     import mmseg
     mmseg_train = osp.join(osp.dirname(mmseg.__file__), '.mim', 'tools', 'train.py')
-    cfg = osp.join(CONFIGS, 'search', 'pspnet-tiny_biou_synthetic-64x64.py')
+    cfg = osp.join(CONFIGS, 'search', 'pspnet_r18-tiny_search-biou_1xb8-quick_synthetic-64x64.py')
     out = subprocess.run(
         [sys.executable, mmseg_train, cfg, '--work-dir', str(tmp_path), '--cfg-options',
          *cli_options(synthetic_root, rounds=1, samples=2, iters=2)],

@@ -10,7 +10,7 @@ import pytest
 from conftest import CONFIGS, REPO, subprocess_env as _env
 
 pytestmark = pytest.mark.slow
-BASELINE = osp.join(CONFIGS, 'baseline', 'deeplabv3plus-tiny_ce_synthetic-64x64.py')
+BASELINE = osp.join(CONFIGS, 'baseline', 'deeplabv3plus_r18-tiny_1xb8-400it_synthetic-64x64.py')
 
 
 def _run(cmd, cwd=REPO, timeout=300):
@@ -33,7 +33,7 @@ def test_mmseg_own_train_script_with_custom_imports(synthetic_root, tmp_path):
     cfg.write_text(
         "_base_ = ['mmseg::_base_/models/deeplabv3plus_r50-d8.py', 'mmseg::_base_/default_runtime.py',\n"
         f"    '{osp.join(CONFIGS, '_base_/datasets/synthetic_shapes.py')}',\n"
-        f"    '{osp.join(CONFIGS, '_base_/schedules/tiny_schedule.py')}']\n"
+        f"    '{osp.join(CONFIGS, '_base_/schedules/schedule_400it.py')}']\n"
         "custom_imports = dict(imports=['mmseg_autoloss'], allow_failed_imports=False)\n"
         "norm_cfg = dict(type='BN', requires_grad=True)\n"
         "model = dict(pretrained=None, data_preprocessor=dict(size=(64, 64)),\n"

@@ -28,25 +28,15 @@ train_dataloader = dict(
         data_root=data_root,
         data_prefix=dict(img_path='img_dir/train', seg_map_path='ann_dir/train'),
         pipeline=train_pipeline))
+# val and test differ from train in their folders, pipeline and sampler.
 val_dataloader = dict(
-    batch_size=8,
-    num_workers=0,
-    persistent_workers=False,
+    train_dataloader,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        data_prefix=dict(img_path='img_dir/val', seg_map_path='ann_dir/val'),
-        pipeline=test_pipeline))
+    dataset=dict(train_dataloader['dataset'], pipeline=test_pipeline,
+                 data_prefix=dict(img_path='img_dir/val', seg_map_path='ann_dir/val')))
 test_dataloader = dict(
-    batch_size=8,
-    num_workers=0,
-    persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        data_prefix=dict(img_path='img_dir/test', seg_map_path='ann_dir/test'),
-        pipeline=test_pipeline))
+    val_dataloader,
+    dataset=dict(val_dataloader['dataset'],
+                 data_prefix=dict(img_path='img_dir/test', seg_map_path='ann_dir/test')))
 val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])
 test_evaluator = val_evaluator

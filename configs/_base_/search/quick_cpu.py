@@ -1,6 +1,7 @@
 # A short CPU search on the synthetic shapes: a few rounds of a few proxies.
 runner_type = 'LossSearchRunner'
 search = dict(
+    target_metric='mIoU',
     parameterization='bezier',
     heads=('decode_head', 'auxiliary_head'),
     # baseline='mean' with normalized advantages beat the authors' 'mu' baseline

@@ -1,2 +1,0 @@
-# Full-size R50-PSPNet (GPU).
-_base_ = ['mmseg::_base_/models/pspnet_r50-d8.py']

@@ -1,0 +1,5 @@
+# Tiny HRNet (FCN head) with cross-entropy on the synthetic shapes (CPU baseline).
+_base_ = [
+    '../_base_/models/fcn_hr-tiny.py', '../_base_/datasets/synthetic_shapes.py',
+    '../_base_/default_runtime.py', '../_base_/schedules/schedule_400it.py'
+]

@@ -1,6 +1,0 @@
-# Retrain tiny deeplabv3plus with a gAcc surrogate (preset 'voc_gacc' unless
-# --loss-params gives a searched best_loss.json).
-_base_ = ['./deeplabv3plus-tiny_miou-searched_synthetic-64x64.py']
-model = dict(
-    decode_head=dict(loss_decode=dict(target_metric='gAcc', preset='voc_gacc')),
-    auxiliary_head=dict(loss_decode=dict(target_metric='gAcc', preset='voc_gacc')))

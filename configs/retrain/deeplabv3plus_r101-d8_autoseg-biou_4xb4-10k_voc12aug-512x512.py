@@ -1,0 +1,4 @@
+# Paper setting (GPU) with the BIoU surrogate (preset 'voc_biou' unless --loss-params).
+_base_ = ['./deeplabv3plus_r101-d8_autoseg-miou_4xb4-10k_voc12aug-512x512.py']
+model = dict(decode_head=dict(loss_decode=dict(target_metric='BIoU', preset='voc_biou')),
+             auxiliary_head=dict(loss_decode=dict(target_metric='BIoU', preset='voc_biou')))

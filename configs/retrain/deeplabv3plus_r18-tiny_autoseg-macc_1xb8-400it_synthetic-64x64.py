@@ -1,0 +1,4 @@
+# Retrain with the mAcc surrogate (preset 'voc_macc' unless --loss-params).
+_base_ = ['./deeplabv3plus_r18-tiny_autoseg-miou_1xb8-400it_synthetic-64x64.py']
+model = dict(decode_head=dict(loss_decode=dict(target_metric='mAcc', preset='voc_macc')),
+             auxiliary_head=dict(loss_decode=dict(target_metric='mAcc', preset='voc_macc')))

@@ -1,0 +1,3 @@
+# Retrain with the FWIoU surrogate (preset 'voc_fwiou' unless --loss-params).
+_base_ = ['./fcn_hr-tiny_autoseg-miou_1xb8-400it_synthetic-64x64.py']
+model = dict(decode_head=dict(loss_decode=dict(target_metric='FWIoU', preset='voc_fwiou')))

@@ -1,0 +1,3 @@
+# Retrain with the gAcc surrogate (preset 'voc_gacc' unless --loss-params).
+_base_ = ['./fcn_hr-tiny_autoseg-miou_1xb8-400it_synthetic-64x64.py']
+model = dict(decode_head=dict(loss_decode=dict(target_metric='gAcc', preset='voc_gacc')))

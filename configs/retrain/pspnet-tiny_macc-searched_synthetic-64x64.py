@@ -1,6 +1,0 @@
-# Retrain tiny pspnet with a mAcc surrogate (preset 'voc_macc' unless
-# --loss-params gives a searched best_loss.json).
-_base_ = ['./pspnet-tiny_miou-searched_synthetic-64x64.py']
-model = dict(
-    decode_head=dict(loss_decode=dict(target_metric='mAcc', preset='voc_macc')),
-    auxiliary_head=dict(loss_decode=dict(target_metric='mAcc', preset='voc_macc')))

@@ -1,5 +1,0 @@
-# Paper-scale search (GPU) of a BIoU surrogate; see the mIoU config.
-_base_ = ['./deeplabv3plus-r50_miou_voc12-paper.py']
-model = dict(decode_head=dict(loss_decode=dict(target_metric='BIoU')),
-             auxiliary_head=dict(loss_decode=dict(target_metric='BIoU')))
-search = dict(target_metric='BIoU', drop_bg=True)

@@ -1,5 +1,0 @@
-# CPU quick-start: search a mAcc surrogate with tiny deeplabv3plus proxies.
-_base_ = ['./deeplabv3plus-tiny_miou_synthetic-64x64.py']
-model = dict(decode_head=dict(loss_decode=dict(target_metric='mAcc')),
-             auxiliary_head=dict(loss_decode=dict(target_metric='mAcc')))
-search = dict(target_metric='mAcc')

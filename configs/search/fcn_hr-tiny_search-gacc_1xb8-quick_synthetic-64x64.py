@@ -1,0 +1,4 @@
+# CPU quick-start: search a gAcc surrogate (see the mIoU config).
+_base_ = ['./fcn_hr-tiny_search-miou_1xb8-quick_synthetic-64x64.py']
+model = dict(decode_head=dict(loss_decode=dict(target_metric='gAcc')))
+search = dict(target_metric='gAcc')

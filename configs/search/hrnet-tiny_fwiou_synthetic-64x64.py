@@ -1,4 +1,0 @@
-# CPU quick-start: search a FWIoU surrogate with tiny hrnet proxies.
-_base_ = ['./hrnet-tiny_miou_synthetic-64x64.py']
-model = dict(decode_head=dict(loss_decode=dict(target_metric='FWIoU')))
-search = dict(target_metric='FWIoU')

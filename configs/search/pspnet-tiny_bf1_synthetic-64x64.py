@@ -1,5 +1,0 @@
-# CPU quick-start: search a BF1 surrogate with tiny pspnet proxies.
-_base_ = ['./pspnet-tiny_miou_synthetic-64x64.py']
-model = dict(decode_head=dict(loss_decode=dict(target_metric='BF1')),
-             auxiliary_head=dict(loss_decode=dict(target_metric='BF1')))
-search = dict(target_metric='BF1')
