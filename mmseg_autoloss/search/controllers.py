@@ -10,11 +10,14 @@ Nothing here trains a network: the rewards come from the caller (the
   variables ``w`` optimised by Adam on PPO's clipped surrogate objective.
 * :class:`RandomSearchController` -- uniform samples, the baseline of the
   paper's Fig. 3.
+* ``TPEController`` and ``CMAESController`` (:mod:`.optuna_controllers`) --
+  Optuna's TPE and CMA-ES samplers, when Optuna is installed.
 
-Both are registered in :data:`CONTROLLERS` and built with
-:func:`build_controller`; both are deterministic given ``seed`` (they own a
-``torch.Generator`` and never touch the global RNG) and can be checkpointed
-with :meth:`~BaseController.state_dict` and resumed bit-identically.
+All are registered in :data:`CONTROLLERS` and built with
+:func:`build_controller`; all are deterministic given ``seed`` (PPO2 and
+random search own a ``torch.Generator`` and never touch the global RNG, the
+Optuna samplers are seeded) and can be checkpointed with
+:meth:`~BaseController.state_dict` and resumed exactly.
 """
 import copy
 import math
@@ -27,8 +30,8 @@ from torch import Tensor
 
 from . import truncnorm
 
-__all__ = ['CONTROLLERS', 'build_controller', 'BaseController', 'PPO2Controller',
-           'RandomSearchController']
+__all__ = ['CONTROLLERS', 'build_controller', 'BaseController', 'BestSampleController',
+           'PPO2Controller', 'RandomSearchController']
 
 CONTROLLERS = Registry('controller')
 
@@ -553,29 +556,13 @@ class PPO2Controller(BaseController):
         self._optimizer.load_state_dict(extra['optimizer'])
 
 
-@CONTROLLERS.register_module()
-class RandomSearchController(BaseController):
-    """Random search: M fresh uniform samples in [0, 1]^D per round.
+class BestSampleController(BaseController):
+    """Base of the controllers whose output is the best sample seen.
 
-    The output :attr:`best_mu` is the single sample with the highest reward
-    seen so far (:attr:`mu` returns it too, or ``init_mu`` before any
-    reward). No baseline row: every proposal is a new uniform draw, so at
-    equal budget it evaluates as many distinct points as PPO2.
-
-    Args:
-        num_params: Dimension D.
-        samples_per_round: Samples M per round (>= 1).
-        include_init_mu: Make row 0 of the first round ``init_mu`` (to
-            compare with a PPO2 run whose first round evaluates it).
-        init_mu: Initial point in [0, 1]^D (None = 0.5).
-        seed: Seed of the sampling generator.
+    :attr:`best_mu` is the single sample with the highest reward so far;
+    :attr:`mu` returns it too, or ``init_mu`` before any reward. No policy
+    standard deviation (:attr:`sigma` is None).
     """
-
-    def __init__(self, num_params: int, samples_per_round: int = 32,
-                 include_init_mu: bool = False, init_mu: Optional[ArrayLike] = None,
-                 seed: int = 0) -> None:
-        super().__init__(num_params, samples_per_round, init_mu, seed)
-        self.include_init_mu = bool(include_init_mu)
 
     @property
     def mu(self) -> Tensor:
@@ -584,6 +571,35 @@ class RandomSearchController(BaseController):
     @property
     def sigma(self) -> None:
         return None
+
+    def _step(self, samples: Tensor, rewards: Tensor
+              ) -> Tuple[Dict[str, Any], Tensor, float]:
+        idx = int(torch.argmax(rewards))
+        return dict(round_best_index=idx), samples[idx], _to_float(rewards[idx])
+
+
+@CONTROLLERS.register_module()
+class RandomSearchController(BestSampleController):
+    """Random search: M fresh uniform samples in [0, 1]^D per round.
+
+    Output: the best sample seen (:class:`BestSampleController`). Apart from the warm start below every proposal is a new uniform
+    draw, so at equal budget it evaluates as many distinct points as PPO2.
+
+    Args:
+        num_params: Dimension D.
+        samples_per_round: Samples M per round (>= 1).
+        include_init_mu: Make row 0 of the first round ``init_mu`` (the warm
+            start from a preset: it is evaluated and competes for the
+            output).
+        init_mu: Initial point in [0, 1]^D (None = 0.5).
+        seed: Seed of the sampling generator.
+    """
+
+    def __init__(self, num_params: int, samples_per_round: int = 32,
+                 include_init_mu: bool = True, init_mu: Optional[ArrayLike] = None,
+                 seed: int = 0) -> None:
+        super().__init__(num_params, samples_per_round, init_mu, seed)
+        self.include_init_mu = bool(include_init_mu)
 
     def _config(self) -> Dict[str, Any]:
         cfg = super()._config()
@@ -597,32 +613,31 @@ class RandomSearchController(BaseController):
             draws[0] = self.init_mu
         return draws
 
-    def _step(self, samples: Tensor, rewards: Tensor
-              ) -> Tuple[Dict[str, Any], Tensor, float]:
-        idx = int(torch.argmax(rewards))
-        return dict(round_best_index=idx), samples[idx], _to_float(rewards[idx])
-
 
 def build_controller(cfg: Dict[str, Any], num_params: int,
                      init_mu: Optional[ArrayLike] = None,
                      **default_args: Any) -> BaseController:
-    """Build a controller from ``dict(type=..., **kwargs)``.
+    """Build a controller from ``dict(type=..., **kwargs)`` (``search.controller``).
 
     Args:
         cfg: ``type`` is a registered name ('PPO2Controller',
-            'RandomSearchController') or a class; the other keys are its
-            arguments. Not modified.
+            'RandomSearchController', 'TPEController', 'CMAESController') or a
+            class; the other keys are its arguments. Not modified.
         num_params: Dimension D.
-        init_mu: Initial mean used when ``cfg`` has no ``init_mu`` (an
-            explicit one in ``cfg`` wins).
+        init_mu: Initial mean / preset used when ``cfg`` has no ``init_mu``
+            (an explicit one in ``cfg`` wins).
         **default_args: Further arguments used where ``cfg`` does not set
             them (e.g. ``samples_per_round``, ``seed`` from the runner).
 
     Returns:
         The controller.
+
+    Raises:
+        KeyError: unknown ``type``.
+        ImportError: an Optuna controller without Optuna (or cmaes) installed.
     """
     if not isinstance(cfg, dict) or 'type' not in cfg:
-        raise ValueError(f"controller cfg must be a dict with a 'type', got {cfg!r}")
+        raise ValueError(f"search.controller must be a dict with a 'type', got {cfg!r}")
     args = dict(cfg)
     ctype = args.pop('type')
     if isinstance(ctype, str):
@@ -631,16 +646,16 @@ def build_controller(cfg: Dict[str, Any], num_params: int,
         # is not in its tree.
         cls = CONTROLLERS.get(ctype)
         if cls is None:
-            raise KeyError(f'unknown controller type {ctype!r}; registered: '
-                           f'{sorted(CONTROLLERS.module_dict)}')
+            raise KeyError(f'search.controller.type={ctype!r} is not a registered controller; '
+                           f'choose from {sorted(CONTROLLERS.module_dict)}')
     elif isinstance(ctype, type) and issubclass(ctype, BaseController):
         cls = ctype
     else:
-        raise TypeError(f'controller type must be a registered name or a BaseController '
-                        f'subclass, got {ctype!r}')
+        raise TypeError(f'search.controller.type must be a registered name or a '
+                        f'BaseController subclass, got {ctype!r}')
     if 'num_params' in args and args['num_params'] != num_params:
-        raise ValueError(f"controller cfg num_params={args['num_params']} contradicts "
-                         f'num_params={num_params}')
+        raise ValueError(f"search.controller.num_params={args['num_params']} contradicts "
+                         f'num_params={num_params} of the search space')
     args['num_params'] = num_params
     if init_mu is not None:
         args.setdefault('init_mu', init_mu)
@@ -649,4 +664,10 @@ def build_controller(cfg: Dict[str, Any], num_params: int,
     try:
         return cls(**args)
     except TypeError as err:
-        raise TypeError(f'cannot build {cls.__name__} from {cfg!r}: {err}') from None
+        raise TypeError(f'cannot build {cls.__name__} from search.controller={cfg!r}: '
+                        f'{err}') from None
+
+
+# Registers TPEController and CMAESController; importing that module needs
+# no Optuna (building one of them does), and it imports this one, hence last.
+from . import optuna_controllers  # noqa: E402,F401

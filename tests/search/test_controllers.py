@@ -1,7 +1,10 @@
-"""PPO2 and random-search controllers on synthetic rewards (no training)."""
+"""Search controllers on synthetic rewards (no training): PPO2, random search and
+Optuna's TPE and CMA-ES (real Optuna)."""
 import io
 import json
 import math
+import os.path as osp
+import sys
 
 import pytest
 import torch
@@ -10,6 +13,7 @@ from hypothesis import strategies as st
 
 from mmseg_autoloss.search.controllers import (CONTROLLERS, BaseController, PPO2Controller,
                                                RandomSearchController, build_controller)
+from mmseg_autoloss.search.optuna_controllers import CMAESController, TPEController
 
 D = 6
 
@@ -39,9 +43,21 @@ def small_ppo(**kw) -> PPO2Controller:
     return PPO2Controller(**args)
 
 
+def small_tpe(**kw) -> TPEController:
+    args = dict(num_params=D, samples_per_round=16, init_mu=INIT, seed=0)
+    args.update(kw)
+    return TPEController(**args)
+
+
+def small_cma(**kw) -> CMAESController:
+    args = dict(num_params=D, samples_per_round=16, init_mu=INIT, seed=0)
+    args.update(kw)
+    return CMAESController(**args)
+
+
 @pytest.mark.parametrize('ctl', [
     lambda: small_ppo(), lambda: small_ppo(baseline='mu'),
-    lambda: RandomSearchController(D, 16, seed=0)])
+    lambda: RandomSearchController(D, 16, seed=0), lambda: small_tpe(), lambda: small_cma()])
 def test_sample_shape_range_and_determinism(ctl):
     rng = torch.get_rng_state()
     a, b = ctl(), ctl()
@@ -56,8 +72,22 @@ def test_sample_shape_range_and_determinism(ctl):
     assert not torch.equal(a.sample(), s)
 
 
-def test_different_seeds_differ():
-    assert not torch.equal(small_ppo(seed=0).sample(), small_ppo(seed=1).sample())
+@pytest.mark.parametrize('make', [small_ppo, small_tpe, small_cma])
+def test_different_seeds_differ(make):
+    a, b = make(seed=0), make(seed=1)
+    assert not torch.equal(a.sample(), b.sample())
+    a.update(a.sample(), sphere(OPT)(a.sample()))
+    b.update(b.sample(), sphere(OPT)(b.sample()))
+    assert not torch.equal(a.sample(), b.sample())
+
+
+@pytest.mark.parametrize('make', [small_ppo, lambda: RandomSearchController(D, 16, seed=0),
+                                  small_tpe, small_cma])
+def test_same_seed_reruns_are_equal(make):
+    a = run(make(), sphere(OPT), 3, noise=0.003)
+    b = run(make(), sphere(OPT), 3, noise=0.003)
+    assert torch.equal(a.sample(), b.sample()) and torch.equal(a.best_mu, b.best_mu)
+    assert a.history == b.history
 
 
 def test_baseline_mu_row0_is_mu():
@@ -118,7 +148,9 @@ def _roundtrip(ctl: BaseController) -> dict:
 @pytest.mark.parametrize('make', [
     lambda: small_ppo(), lambda: small_ppo(baseline='mu', ratio='joint', select_by='mu'),
     lambda: small_ppo(learn_sigma=True, normalize_advantages=True),
-    lambda: RandomSearchController(D, 16, include_init_mu=True, init_mu=INIT, seed=0)])
+    lambda: RandomSearchController(D, 16, include_init_mu=True, init_mu=INIT, seed=0),
+    lambda: small_tpe(), lambda: small_cma(), lambda: small_cma(include_init_mu=True),
+    lambda: small_tpe(sampler_kwargs=dict(multivariate=False, n_startup_trials=4))])
 @pytest.mark.parametrize('mid_round', [False, True])
 def test_state_dict_resume_is_bit_identical(make, mid_round):
     reward = sphere(OPT)
@@ -158,6 +190,10 @@ def test_load_state_dict_rejects_other_controller():
         PPO2Controller(D + 1).load_state_dict(state)
     with pytest.warns(UserWarning, match='mu_lr'):
         small_ppo(mu_lr=0.05).load_state_dict(state)
+    with pytest.raises(ValueError, match='cannot load into TPEController'):
+        small_tpe().load_state_dict(state)
+    with pytest.raises(ValueError, match='for TPEController, cannot load into CMAESController'):
+        small_cma().load_state_dict(small_tpe().state_dict())
 
 
 def test_nonfinite_rewards_replaced_by_worst_finite():
@@ -317,7 +353,7 @@ def test_build_controller():
     assert ctl.samples_per_round == 4
     ctl = build_controller(dict(type=RandomSearchController), 4)
     assert isinstance(ctl, RandomSearchController)
-    with pytest.raises(KeyError, match='Bogus'):
+    with pytest.raises(KeyError, match=r"search\.controller\.type='Bogus'.*TPEController"):
         build_controller(dict(type='Bogus'), 4)
     with pytest.raises(TypeError, match='learning_rate'):
         build_controller(dict(type='PPO2Controller', learning_rate=0.1), 4)
@@ -356,3 +392,168 @@ def test_target_kl_stops_the_round_early():
     assert moves[0.05] < moves[None]
     with pytest.raises(ValueError, match='target_kl'):
         PPO2Controller(12, target_kl=0)
+
+
+# ---------------------------------------------------------------- Optuna controllers
+OPTUNA = [small_tpe, small_cma]
+
+
+@pytest.mark.parametrize('make', OPTUNA)
+def test_optuna_controllers_improve_on_their_first_round(make):
+    """Rewards of later rounds beat round 0's, on every seed (TPE: round 0 is
+    random; CMA-ES: round 0 samples around the start point)."""
+    for seed in range(3):
+        opt = 0.1 + 0.8 * torch.rand(D, generator=torch.Generator().manual_seed(70 + seed),
+                                     dtype=torch.float64)
+        reward = sphere(opt)
+        ctl = run(make(seed=seed), reward, rounds=8, noise=0.002, seed=seed)
+        h = ctl.history
+        first, last = h[0]['mean_reward'], h[-1]['mean_reward']
+        # The regret of the round mean shrinks by a clear factor.
+        assert 0.8 - last < 0.6 * (0.8 - first), (seed, first, last)
+        assert reward(ctl.best_mu).item() > max(r['max_reward'] for r in h[:1]) - 0.002
+
+
+@pytest.mark.parametrize('init', [INIT, torch.tensor([0.9, 0.1, 0.6, 0.35, 0.75, 0.5],
+                                                     dtype=torch.float64)])
+def test_warm_start_from_init_mu_for_every_controller(init):
+    """The preset drives round 0 of every controller: PPO2's mean, the first
+    proposal of random search and TPE, CMA-ES's start point."""
+    ppo = small_ppo(init_mu=init, baseline='mu')
+    assert torch.allclose(ppo.mu, init, atol=2e-6) and torch.equal(ppo.sample()[0], ppo.mu)
+    assert torch.equal(RandomSearchController(D, 16, init_mu=init).sample()[0], init)
+    tpe = small_tpe(init_mu=init).sample()
+    assert torch.equal(tpe[0], init)
+    assert not bool((tpe[1:] == init).all(1).any())  # the rest is a random start
+    cma = small_cma(init_mu=init, sigma0=0.05, samples_per_round=32).sample()
+    # Mean of 32 draws of N(init, 0.05^2) (few clipped): within 5 standard errors.
+    assert (cma.mean(0) - init).abs().max() < 5 * 0.05 / math.sqrt(32)
+    assert cma.std(0).mean() == pytest.approx(0.05, rel=0.3)
+    assert torch.equal(small_cma(init_mu=init, include_init_mu=True).sample()[0], init)
+
+
+@settings(max_examples=10, deadline=None)
+@given(init=st.lists(st.floats(0.0, 1.0), min_size=3, max_size=3),
+       seed=st.integers(0, 2**32 - 1), sigma0=st.floats(1e-3, 1.0))
+def test_property_optuna_first_trial_is_the_preset_and_samples_in_unit_cube(init, seed, sigma0):
+    tpe = TPEController(3, 4, init_mu=init, seed=seed)
+    cma = CMAESController(3, 4, sigma0=sigma0, include_init_mu=True, init_mu=init, seed=seed)
+    for ctl in (tpe, cma):
+        s = ctl.sample()
+        assert s[0].tolist() == init
+        for _ in range(2):
+            assert s.shape == (4, 3) and bool(((s >= 0) & (s <= 1)).all())
+            ctl.update(s, -((s - 0.3)**2).sum(1))
+            s = ctl.sample()
+
+
+def test_optuna_resume_after_other_points_were_evaluated():
+    """TPE: update() with points other than the proposals adds them as
+    measured trials, and a checkpoint of that still resumes exactly; CMA-ES
+    refuses them (its generation would never complete)."""
+    reward = sphere(OPT)
+    cma = small_cma()
+    cma.sample()
+    other = torch.rand((16, D), generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    with pytest.raises(ValueError, match='only from its own proposals'):
+        cma.update(other, reward(other))
+    assert cma.round == 0
+    cma.update(cma.sample(), reward(cma.sample()))  # its own proposals still work
+    assert cma.round == 1
+    make = small_tpe
+    ref = make()
+    run(ref, reward, 1)
+    ref.sample()
+    other = torch.rand((16, D), generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    ref.update(other, reward(other))
+    assert ref.best_reward == reward(other).max().item()
+    resumed = make()
+    resumed.load_state_dict(_roundtrip(ref))
+    for _ in range(2):
+        s = ref.sample()
+        assert torch.equal(s, resumed.sample())
+        ref.update(s, reward(s))
+        resumed.update(s, reward(s))
+    assert torch.equal(ref.sample(), resumed.sample())
+
+
+def test_optuna_replay_that_diverges_warns_and_continues():
+    """A checkpoint whose proposals the replay cannot reproduce (another
+    Optuna version): TPE resumes from the told trials with a warning, CMA-ES
+    names the Optuna version to install."""
+    reward = sphere(OPT)
+    state = _roundtrip(run(small_cma(), reward, 2))
+    state['extra']['rounds'][1]['asked'][0, 0] += 1e-3
+    with pytest.raises(RuntimeError, match=r'round 1; it was written with Optuna \d'):
+        small_cma().load_state_dict(state)
+    make = small_tpe
+    ref = run(make(), reward, 2)
+    state = _roundtrip(ref)
+    state['extra']['rounds'][1]['asked'][0, 0] += 1e-3
+    resumed = make()
+    with pytest.warns(UserWarning, match='did not reproduce the proposals of round 1'):
+        resumed.load_state_dict(state)
+    assert resumed.round == 2 and resumed.best_reward == ref.best_reward
+    trials = resumed._study.get_trials(deepcopy=False)
+    assert len(trials) == 32 and all(t.state.name == 'COMPLETE' for t in trials)
+    s = resumed.sample()
+    assert s.shape == (16, D) and bool(((s >= 0) & (s <= 1)).all())
+    resumed.update(s, reward(s))
+
+
+def test_optuna_controllers_via_build_controller_and_errors():
+    ctl = build_controller(dict(type='TPEController'), 4, init_mu=[0.25] * 4,
+                           samples_per_round=8, seed=3)
+    assert isinstance(ctl, TPEController) and ctl.samples_per_round == 8 and ctl.seed == 3
+    assert ctl.sample()[0].tolist() == [0.25] * 4
+    ctl = build_controller(dict(type='CMAESController', sigma0=0.1,
+                                sampler_kwargs=dict(lr_adapt=True)), 4, samples_per_round=8)
+    assert isinstance(ctl, CMAESController) and ctl.sigma0 == 0.1 and ctl.mu.tolist() == [0.5] * 4
+    with pytest.raises(ValueError, match=r"sampler_kwargs may not set \['seed'\]"):
+        small_tpe(sampler_kwargs=dict(seed=1))
+    with pytest.raises(ValueError, match=r"\['popsize', 'x0'\]"):
+        small_cma(sampler_kwargs=dict(x0={}, popsize=4))
+    with pytest.raises(ValueError, match=r"sampler_kwargs\['gamma'\]"):
+        small_tpe(sampler_kwargs=dict(gamma=lambda n: n))
+    with pytest.raises(TypeError, match='n_candidates'):
+        build_controller(dict(type='TPEController', sampler_kwargs=dict(n_candidates=3)), 4)
+    for bad in (0.0, 1.5, math.nan, True):
+        with pytest.raises(ValueError, match='sigma0'):
+            small_cma(sigma0=bad)
+    with pytest.raises(ValueError, match='samples_per_round'):
+        small_cma(samples_per_round=1)
+    with pytest.raises(ValueError, match='seed'):
+        small_tpe(seed=2**32)
+
+
+@pytest.mark.parametrize('ctype,missing', [('TPEController', 'optuna'),
+                                           ('CMAESController', 'optuna'),
+                                           ('CMAESController', 'cmaes')])
+def test_optuna_controller_without_the_package_names_it(monkeypatch, ctype, missing):
+    monkeypatch.setitem(sys.modules, missing, None)  # makes `import <missing>` fail
+    with pytest.raises(ImportError, match=rf"search\.controller\.type='{ctype}' needs the "
+                       rf"package '{missing}'.*pip install optuna cmaes.*\[optuna\]") as err:
+        build_controller(dict(type=ctype), 4)
+    assert err.value.name == missing
+
+
+@pytest.mark.parametrize('controller,exc,match', [
+    (dict(type='Bogus'), KeyError, r"search\.controller\.type='Bogus' is not a registered"),
+    (dict(type='TPEController'), ImportError, r"search\.controller\.type='TPEController' needs "
+     r"the package 'optuna'")])
+def test_runner_rejects_bad_controller_before_any_work(monkeypatch, tmp_path, controller, exc,
+                                                       match):
+    """The runner builds the controller first: the error comes before the
+    work dir (let alone a proxy training) exists."""
+    from mmengine.config import Config
+
+    from conftest import CONFIGS
+    from mmseg_autoloss.search import LossSearchRunner
+    monkeypatch.setitem(sys.modules, 'optuna', None)
+    cfg = Config.fromfile(osp.join(
+        CONFIGS, 'search', 'deeplabv3plus_r18-tiny_search-miou_1xb8-quick_synthetic-64x64.py'))
+    cfg.search.controller = controller
+    cfg.work_dir = str(tmp_path / 'search')
+    with pytest.raises(exc, match=match):
+        LossSearchRunner.from_cfg(cfg)
+    assert not (tmp_path / 'search').exists()
