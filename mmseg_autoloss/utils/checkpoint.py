@@ -8,13 +8,16 @@ references to its statistics methods. We allow-list exactly those, and the
 ``getattr`` only for HistoryBuffer's statistics methods, so ``--resume`` and
 ``tools/test.py`` work while arbitrary pickled code is still refused.
 """
+import os
+import os.path as osp
 import pickle
+import zipfile
 from typing import Any, List
 
 import numpy as np
 import torch
 
-__all__ = ['register_checkpoint_safe_globals', 'checkpoint_safe_globals']
+__all__ = ['register_checkpoint_safe_globals', 'checkpoint_safe_globals', 'check_checkpoint_file']
 
 _REGISTERED = False
 
@@ -61,3 +64,37 @@ def register_checkpoint_safe_globals() -> None:
         return
     torch.serialization.add_safe_globals(checkpoint_safe_globals())
     _REGISTERED = True
+
+
+def check_checkpoint_file(path: str) -> None:
+    """Refuse a checkpoint torch cannot read, naming the file, before loading.
+
+    Catches what otherwise surfaces as a bare ``EOFError`` or a zip-reader
+    error deep inside ``torch.load``: a missing or empty file, and a zip
+    archive (torch's format since 1.6) cut short. Only the file's head and
+    directory are read. A remote path (``s3://``, ``http://``) is left to
+    mmengine's loaders.
+
+    Raises:
+        FileNotFoundError: The file does not exist.
+        ValueError: The file is empty, truncated or not a checkpoint.
+    """
+    if '://' in path:
+        return
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'checkpoint {path!r} does not exist')
+    size = os.path.getsize(path)
+    if size == 0:
+        raise ValueError(f'checkpoint {path!r} is empty (0 bytes): the run that wrote it was '
+                         'probably killed while saving; use an earlier iter_*.pth')
+    with open(path, 'rb') as f:
+        head = f.read(4)
+    if head.startswith(b'PK'):
+        if not zipfile.is_zipfile(path):
+            raise ValueError(f'checkpoint {path!r} ({size} bytes) is a truncated or damaged '
+                             'zip archive: the run that wrote it was probably killed while '
+                             'saving; use an earlier iter_*.pth')
+        return
+    if not head.startswith(b'\x80'):  # the legacy format starts with a pickle protocol byte
+        raise ValueError(f'checkpoint {path!r} is not a PyTorch checkpoint (it starts with '
+                         f'{head!r}, neither a zip archive nor a pickle)')
