@@ -37,6 +37,14 @@ def synthetic_root(tmp_path_factory):
     return root
 
 
+# The CE baseline config of each tiny model (configs/baseline/).
+BASELINES = {
+    'deeplabv3plus': 'deeplabv3plus_r18-tiny_1xb8-400it_synthetic-64x64.py',
+    'pspnet': 'pspnet_r18-tiny_1xb8-400it_synthetic-64x64.py',
+    'hrnet': 'fcn_hr-tiny_1xb8-400it_synthetic-64x64.py',
+}
+
+
 def tiny_config(data_root: str, work_dir: str, model: str = 'deeplabv3plus',
                 max_iters: int = 20, loss_decode=None, val_evaluator=None,
                 batch_size: int = 4, lr: float = 0.05, **overrides):
@@ -54,7 +62,7 @@ def tiny_config(data_root: str, work_dir: str, model: str = 'deeplabv3plus',
         **overrides: Merged into the config last.
     """
     from mmengine.config import Config
-    cfg = Config.fromfile(osp.join(CONFIGS, 'baseline', f'{model}-tiny_ce_synthetic-64x64.py'))
+    cfg = Config.fromfile(osp.join(CONFIGS, 'baseline', BASELINES[model]))
     cfg.work_dir = work_dir
     for split in ('train', 'val', 'test'):
         cfg[f'{split}_dataloader'].dataset.data_root = data_root
