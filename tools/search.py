@@ -5,6 +5,7 @@ Examples::
     python tools/search.py configs/search/deeplabv3plus_r18-tiny_search-miou_1xb8-quick_synthetic-64x64.py
     python tools/search.py CONFIG --work-dir work_dirs/s1 --resume
     torchrun --nproc_per_node=2 tools/search.py CONFIG --launcher pytorch
+    torchrun --nproc_per_node=2 --max-restarts=3 tools/search.py CONFIG --launcher pytorch
     srun -N2 --ntasks-per-node=8 python tools/search.py CONFIG --launcher slurm
 """
 import argparse
@@ -14,6 +15,7 @@ import os.path as osp
 
 import mmseg_autoloss  # noqa: F401  (registers the plugin)
 from mmseg.registry import RUNNERS
+from mmseg_autoloss.search import WorkDirLocked
 from mmseg_autoloss.utils.cli import add_common_args, load_config, parse_common
 
 
@@ -31,7 +33,10 @@ def main():
     cfg.resume = args.resume
     cfg.launcher = args.launcher
     cfg.setdefault('runner_type', 'LossSearchRunner')
-    runner = RUNNERS.build(cfg)
+    try:
+        runner = RUNNERS.build(cfg)
+    except WorkDirLocked as e:
+        raise SystemExit(f'tools/search.py: {e}') from None
     best = runner.train()
     if runner.rank == 0:
         print(f"best {best['target_metric']} surrogate: hold-out reward {best['reward']:.4f}; "

@@ -10,29 +10,20 @@ import os
 import os.path as osp
 from typing import Dict, Iterable, List, Optional, Tuple
 
-__all__ = ['Ledger', 'atomic_write_json', 'atomic_write_text']
+from mmseg_autoloss.utils.fileio import atomic_write_text
+
+__all__ = ['Ledger']
 
 # Fields that depend on where and how fast a proxy ran, not on what it computed.
 VOLATILE_FIELDS = ('wall_time', 'rank', 'worker', 'finished_at', 'work_dir')
 
 
-def atomic_write_text(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and ``os.replace``."""
-    tmp = f'{path}.tmp{os.getpid()}'
-    with open(tmp, 'w') as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def atomic_write_json(path: str, obj) -> None:
-    """Write ``obj`` as indented JSON atomically."""
-    atomic_write_text(path, json.dumps(obj, indent=1) + '\n')
-
-
 class Ledger:
     """The search's record of proxy trainings.
+
+    Infrastructure events (a proxy that lost its worker, a restarted
+    process group) go to ``events/rank{r}.jsonl``: they describe the
+    machine, not theta, and are never read back as results.
 
     Args:
         work_dir (str): Search work dir.
@@ -45,14 +36,31 @@ class Ledger:
         self.path = osp.join(work_dir, 'ledger.jsonl')
         os.makedirs(self.shard_dir, exist_ok=True)
         self.shard = osp.join(self.shard_dir, f'rank{rank}.jsonl')
+        self.event_dir = osp.join(work_dir, 'events')
+        self.event_file = osp.join(self.event_dir, f'rank{rank}.jsonl')
+
+    @staticmethod
+    def _append(path: str, record: Dict) -> None:
+        with open(path, 'a') as f:
+            f.write(json.dumps(record, sort_keys=True) + '\n')
+            f.flush()
+            os.fsync(f.fileno())
 
     def append(self, record: Dict) -> None:
         """Persist one finished proxy immediately."""
-        line = json.dumps(record, sort_keys=True)
-        with open(self.shard, 'a') as f:
-            f.write(line + '\n')
-            f.flush()
-            os.fsync(f.fileno())
+        self._append(self.shard, record)
+
+    def append_event(self, event: Dict) -> None:
+        """Persist one infrastructure event."""
+        os.makedirs(self.event_dir, exist_ok=True)
+        self._append(self.event_file, event)
+
+    def events(self) -> List[Dict]:
+        """Every rank's infrastructure events, in file order per rank."""
+        if not osp.isdir(self.event_dir):
+            return []
+        return [e for n in sorted(os.listdir(self.event_dir)) if n.endswith('.jsonl')
+                for e in self._read_file(osp.join(self.event_dir, n))]
 
     def _read_file(self, path: str) -> List[Dict]:
         records = []
@@ -72,12 +80,17 @@ class Ledger:
 
     def records(self) -> List[Dict]:
         """All records from the canonical ledger and every shard, deduplicated
-        by (round, index), sorted."""
+        by (round, index), sorted. Records of a worker that died, written by
+        versions before infrastructure failures were told apart, are left
+        out: those proxies are simply run again."""
         merged: Dict[Tuple[int, int], Dict] = {}
         paths = [self.path] + sorted(
             osp.join(self.shard_dir, n) for n in os.listdir(self.shard_dir) if n.endswith('.jsonl'))
         for path in paths:
             for rec in self._read_file(path):
+                if rec.get('status') == 'failed' and \
+                        str(rec.get('error')).startswith('worker process died'):
+                    continue
                 merged.setdefault((rec['round'], rec['index']), rec)
         return [merged[k] for k in sorted(merged)]
 

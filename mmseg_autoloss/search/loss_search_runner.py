@@ -9,27 +9,32 @@ through ``runner_type='LossSearchRunner'`` or by ``tools/search.py``.
 import copy
 import os
 import os.path as osp
+import signal
+import threading
 import time
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 import torch
 from mmengine.config import Config
-from mmengine.dist import all_gather_object, broadcast_object_list, get_dist_info, is_distributed
+from mmengine.dist import broadcast_object_list, get_dist_info, is_distributed
 from mmengine.logging import MMLogger
 from mmengine.utils import ProgressBar
 from mmseg.registry import DATASETS, RUNNERS
 
 from mmseg_autoloss.surrogates import num_theta, theta_to_control_points
-from mmseg_autoloss.utils.dist import init_dist_cpu_aware
+from mmseg_autoloss.utils.dist import gather_json, init_dist_cpu_aware
+from mmseg_autoloss.utils.fileio import atomic_open, atomic_write_json, atomic_write_text
 from mmseg_autoloss.utils.loss_config import find_autoseg_losses, loss_target_metric
 from .controllers import build_controller
-from .ledger import Ledger, atomic_write_json
+from .fingerprint import check_resume, search_fingerprint, split_digest
+from .ledger import Ledger
+from .lock import WorkDirLock
 from .proxy import make_proxy_config, proxy_seed
 from .settings import SearchSettings
 from .workers import ProxyPool, default_num_workers
 
-__all__ = ['LossSearchRunner']
+__all__ = ['LossSearchRunner', 'SearchInterrupted']
 
 STATE_FILE = 'search_state.pth'
 BEST_FILE = 'best_loss.json'
@@ -38,6 +43,14 @@ RETRAIN_FILE = 'retrain_config.py'
 
 def _as_list(x) -> List[float]:
     return [float(v) for v in torch.as_tensor(x).flatten().tolist()]
+
+
+class SearchInterrupted(SystemExit):
+    """SIGTERM/SIGINT reached the search: workers stopped, work dir resumable."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(128 + signum)
+        self.signum = signum
 
 
 @RUNNERS.register_module()
@@ -59,14 +72,15 @@ class LossSearchRunner:
         self.work_dir = osp.abspath(cfg.work_dir)
         self.launcher = cfg.get('launcher', 'none')
         self.resume = bool(cfg.get('resume', False))
-        init_dist_cpu_aware(self.launcher)
+        # torchrun --max-restarts restarts the group with the same command:
+        # a restarted attempt continues the search from its ledger
+        self.restart = int(os.environ.get('TORCHELASTIC_RESTART_COUNT', 0))
+        if self.restart > 0:
+            self.resume = True
+        timeout = self.settings.dist.get('timeout_s')
+        init_dist_cpu_aware(self.launcher,
+                            timeout_s=1800 if timeout is None else max(float(timeout), 600.0))
         self.rank, self.world_size = get_dist_info()
-        os.makedirs(self.work_dir, exist_ok=True)
-        stamp = time.strftime('%Y%m%d_%H%M%S', time.localtime())
-        self.logger = MMLogger.get_instance(
-            f'loss_search_{stamp}_{id(self)}', logger_name='mmseg_autoloss.search',
-            log_file=osp.join(self.work_dir, f'search_{stamp}.log') if self.rank == 0 else None,
-            log_level=cfg.get('log_level', 'INFO'))
         s = self.settings
         losses = find_autoseg_losses(cfg.model, s.heads)
         matching = [d for d in losses if loss_target_metric(d) == s.target_metric]
@@ -85,20 +99,37 @@ class LossSearchRunner:
             raise ValueError(f'search.controller.samples_per_round={ctrl_cfg["samples_per_round"]} '
                              f'differs from search.samples_per_round={s.samples_per_round}')
         self.controller = build_controller(ctrl_cfg, self.num_params, init_mu=self.init_theta)
-        self.ledger = Ledger(self.work_dir, self.rank)
-        self.split_files = self._make_splits()
-        local_world = int(os.environ.get('LOCAL_WORLD_SIZE', self.world_size))
-        w = s.workers
-        num_workers = w.get('num_workers')
-        if num_workers is None:
-            num_workers = default_num_workers(w.get('models_per_device', 1),
-                                              w.get('threads_per_worker', 1), local_world)
-        if num_workers == 0 and is_distributed():
-            raise ValueError('search.workers.num_workers=0 (proxies in this process) cannot be '
-                             'used under a distributed launcher; use >= 1')
-        self.pool = ProxyPool(num_workers, w.get('threads_per_worker', 1),
-                              w.get('models_per_device', 1),
-                              int(os.environ.get('LOCAL_RANK', 0)), local_world)
+        # One search per work dir: rank 0 holds the lock for the whole group,
+        # taken before anything (even the log file) is written there.
+        os.makedirs(self.work_dir, exist_ok=True)
+        self.lock = WorkDirLock(self.work_dir)
+        taken_over = self._on_rank0(self.lock.acquire)
+        try:
+            stamp = time.strftime('%Y%m%d_%H%M%S', time.localtime())
+            self.logger = MMLogger.get_instance(
+                f'loss_search_{stamp}_{id(self)}', logger_name='mmseg_autoloss.search',
+                log_file=osp.join(self.work_dir, f'search_{stamp}.log') if self.rank == 0 else None,
+                log_level=cfg.get('log_level', 'INFO'))
+            if taken_over:
+                self.logger.warning(taken_over)
+            self.ledger = Ledger(self.work_dir, self.rank)
+            self.split_files = self._make_splits()
+            local_world = int(os.environ.get('LOCAL_WORLD_SIZE', self.world_size))
+            w = s.workers
+            num_workers = w.get('num_workers')
+            if num_workers is None:
+                num_workers = default_num_workers(w.get('models_per_device', 1),
+                                                  w.get('threads_per_worker', 1), local_world)
+            if num_workers == 0 and is_distributed():
+                raise ValueError('search.workers.num_workers=0 (proxies in this process) cannot '
+                                 'be used under a distributed launcher; use >= 1')
+            self.pool = ProxyPool(num_workers, w.get('threads_per_worker', 1),
+                                  w.get('models_per_device', 1),
+                                  int(os.environ.get('LOCAL_RANK', 0)), local_world,
+                                  max_retries=w.get('max_retries', 2))
+        except BaseException:
+            self.lock.release()
+            raise
 
     @classmethod
     def from_cfg(cls, cfg: Config) -> 'LossSearchRunner':
@@ -125,15 +156,15 @@ class LossSearchRunner:
 
     # ------------------------------------------------------------------ set-up
     def _make_splits(self) -> Dict[str, str]:
-        """Split the training set into proxy-train and hold-out name lists."""
+        """Split the training set into proxy-train and hold-out name lists
+        (written once; a resume checks them and never rewrites them)."""
         split_dir = osp.join(self.work_dir, 'splits')
         files = dict(train=osp.join(split_dir, 'train.txt'),
                      hold_out=osp.join(split_dir, 'hold_out.txt'))
         self._on_rank0(lambda: self._write_splits(files))
         return files
 
-    def _write_splits(self, files: Dict[str, str]) -> None:
-        split_dir = osp.dirname(files['train'])
+    def _compute_splits(self) -> Dict[str, List[str]]:
         ds_cfg = copy.deepcopy(self.cfg.train_dataloader.dataset)
         ds_cfg['pipeline'] = []
         dataset = DATASETS.build(ds_cfg)
@@ -150,28 +181,79 @@ class LossSearchRunner:
             raise ValueError(f'search.hold_out={dict(h)} gives {n} hold-out images but the '
                              f'training set has {len(names)}: it must leave images to train on')
         order = np.random.default_rng(h.get('seed', 0)).permutation(len(names))
-        hold = sorted(names[i] for i in order[:n])
-        train = sorted(names[i] for i in order[n:])
-        os.makedirs(split_dir, exist_ok=True)
-        for key, items in (('train', train), ('hold_out', hold)):
-            with open(files[key], 'w') as f:
-                f.write('\n'.join(items) + '\n')
-        self.logger.info(f'search split: {len(train)} train / {len(hold)} hold-out images')
+        return dict(train=sorted(names[i] for i in order[n:]),
+                    hold_out=sorted(names[i] for i in order[:n]))
+
+    def _write_splits(self, files: Dict[str, str]) -> None:
+        splits = self._compute_splits()
+        self.fingerprint = search_fingerprint(self.cfg, splits)
+        self._state = self._check_resume()
+        os.makedirs(osp.dirname(files['train']), exist_ok=True)
+        for key, names in splits.items():
+            if osp.isfile(files[key]):
+                with open(files[key]) as f:
+                    on_disk = [line for line in f.read().splitlines() if line]
+                if split_digest(on_disk) != split_digest(names):
+                    raise RuntimeError(
+                        f'{files[key]} ({len(on_disk)} images) is not the split this config '
+                        f'gives ({len(names)} images): the data or search.hold_out changed, '
+                        'or the file was edited. It is left as it is; use another --work-dir '
+                        'for a different search')
+                continue
+            atomic_write_text(files[key], '\n'.join(names) + '\n')
+        self.logger.info(f"search split: {len(splits['train'])} train / "
+                         f"{len(splits['hold_out'])} hold-out images")
+
+    def _check_resume(self) -> Optional[Dict]:
+        """The saved state to resume from (None for a fresh search), after
+        refusing a fresh start over an existing search and a resume whose
+        config defines another search."""
+        path = osp.join(self.work_dir, STATE_FILE)
+        if not self.resume:
+            if osp.isfile(path) or self.ledger.records():
+                raise RuntimeError(
+                    f'{self.work_dir} already holds a search; pass --resume to continue it or '
+                    'choose another --work-dir (nothing was overwritten)')
+            return None
+        if not osp.isfile(path):
+            return None
+        state = torch.load(path, map_location='cpu', weights_only=True)
+        saved = state.get('fingerprint')
+        if saved is None:
+            self.logger.warning(f'{path} has no config fingerprint (an older version wrote it): '
+                                'the resumed config is not checked against it')
+        why = check_resume(saved, self.fingerprint)
+        if why is not None:
+            raise ValueError(f'--resume {self.work_dir}: {why}')
+        done = int(state['round'])
+        if self.settings.rounds < done:
+            raise ValueError(f'--resume {self.work_dir}: search.rounds={self.settings.rounds} '
+                             f'but {done} rounds are already done; rounds can only grow')
+        return state
+
+    def _save_state(self, round_idx: int, elapsed: float) -> None:
+        state = dict(round=round_idx, controller=self.controller.state_dict(),
+                     elapsed_s=float(elapsed), round_times=list(self._round_times),
+                     fingerprint=self.fingerprint)
+        with atomic_open(osp.join(self.work_dir, STATE_FILE), 'wb') as f:
+            torch.save(state, f)
 
     # -------------------------------------------------------------- the search
     def _load_state(self) -> int:
-        path = osp.join(self.work_dir, STATE_FILE)
-        if self.resume and osp.isfile(path):
-            state = torch.load(path, map_location='cpu', weights_only=True)
-            self.controller.load_state_dict(state['controller'])
-            # wall time of the earlier sessions up to their last finished round
-            self._elapsed_before = float(state.get('elapsed_s', 0.0))
-            self.logger.info(f'resumed the search from {path} at round {state["round"]}')
-            return int(state['round'])
-        if not self.resume and self.ledger.records():
-            raise RuntimeError(f'{self.work_dir} already holds a search ledger; pass --resume to '
-                               'continue it or choose another --work-dir (nothing was overwritten)')
-        return 0
+        """Round to start at; a fresh search saves its fingerprint at once, so
+        a search killed in its first round is checked on resume too."""
+        state = self._state
+        if state is None:
+            self._save_state(0, 0.0)
+            return 0
+        self.controller.load_state_dict(state['controller'])
+        # wall time of the earlier sessions up to their last finished round
+        self._elapsed_before = float(state.get('elapsed_s', 0.0))
+        self._round_times = [float(t) for t in state.get('round_times', [])]
+        how = f'torchrun restart {self.restart}' if self.restart else '--resume'
+        self.logger.info(f'{how}: resumed the search from {self.work_dir}/{STATE_FILE} at '
+                         f'round {int(state["round"]) + 1} (finished proxies are not re-run)')
+        return int(state['round'])
 
     def _tasks(self, round_idx: int, samples: torch.Tensor, done: Dict[int, Dict]) -> List[Dict]:
         s = self.settings
@@ -219,47 +301,110 @@ class LossSearchRunner:
         """Run (or resume) the search; returns the ``best_loss.json`` content."""
         return self.run()
 
+    def _timeout(self, own_s: float) -> float:
+        """How long this rank waits for the others' proxies of a round."""
+        fixed = self.settings.dist.get('timeout_s')
+        if fixed is not None:
+            return float(fixed)
+        return max(600.0, 3.0 * max(self._round_times + [own_s]))
+
+    def _handle_signals(self):
+        """SIGTERM/SIGINT raise :class:`SearchInterrupted` in the main thread;
+        returns the previous handlers."""
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+
+        def interrupt(signum, frame):
+            raise SearchInterrupted(signum)
+
+        return {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
+
     def run(self) -> Dict:
         s = self.settings
         self._elapsed_before = 0.0
-        start_round = self._on_rank0(self._load_state)
+        self._round_times: List[float] = []
+        handlers = self._handle_signals()
         t0 = time.time()
-        trained = 0
         best = None
-        self.logger.info(f'loss search: target_metric={s.target_metric}, {self.num_params} '
-                         f'parameters, {s.rounds} rounds x {s.samples_per_round} proxies x '
-                         f'{s.proxy.get("max_iters", 1000)} iterations, '
-                         f'{self.world_size} process(es) x {self.pool.num_workers} worker(s)')
+        clean = False
         try:
+            start_round, self._elapsed_before, self._round_times = self._on_rank0(
+                lambda: (self._load_state(), self._elapsed_before, self._round_times))
+            if self.restart and self.rank == 0:
+                self.ledger.append_event(dict(
+                    event='group_restart', restart=self.restart, round=start_round,
+                    time=time.strftime('%Y-%m-%d %H:%M:%S'),
+                    error='torchrun restarted the process group (a rank was lost)'))
+            self.logger.info(f'loss search: target_metric={s.target_metric}, {self.num_params} '
+                             f'parameters, {s.rounds} rounds x {s.samples_per_round} proxies x '
+                             f'{s.proxy.get("max_iters", 1000)} iterations, '
+                             f'{self.world_size} process(es) x {self.pool.num_workers} worker(s), '
+                             f'up to {self.pool.max_retries} re-run(s) of a proxy that loses its '
+                             'worker')
+            if is_distributed():
+                fixed = s.dist.get('timeout_s')
+                self.logger.info(
+                    'collective timeout: ' + (f'{fixed} s' if fixed is not None else
+                                              '3x the longest round so far, at least 600 s')
+                    + ' (search.dist.timeout_s); ranks not yet reported are logged every '
+                    f"{s.dist.get('report_s', 60)} s")
+            trained = 0
             for t in range(start_round, s.rounds):
                 samples, done = self._on_rank0(lambda: self._round_samples(t))
                 tasks = self._tasks(t, samples, done)
                 if done and self.rank == 0:
                     self.logger.info(f'round {t + 1}/{s.rounds}: {len(done)} proxies already '
                                      'finished in the ledger, not re-run')
+                start = time.time()
                 mine = self._run_tasks(t, tasks, t0, trained)
+                own = time.time() - start
                 trained += len(mine)
-                gathered = all_gather_object(mine) if is_distributed() else [mine]
-                records = sorted(list(done.values()) + [r for part in gathered for r in part],
+                if is_distributed():
+                    parts = gather_json(dict(records=mine, seconds=own), f'round{t}',
+                                        self._timeout(own), s.dist.get('report_s', 60),
+                                        self.logger.warning)
+                else:
+                    parts = [dict(records=mine, seconds=own)]
+                self._round_times.append(max(p['seconds'] for p in parts))
+                records = sorted(list(done.values()) + [r for p in parts for r in p['records']],
                                  key=lambda r: r['index'])
                 best = self._on_rank0(lambda: self._finish_round(
                     t, samples, records, self._elapsed_before + time.time() - t0))
+            if best is None:  # resumed a search that had already finished
+                best = self._on_rank0(
+                    lambda: self._write_outputs(self._elapsed_before + time.time() - t0))
+            clean = True
+        except SearchInterrupted as e:
+            self.logger.warning(f'{signal.Signals(e.signum).name} received: workers stopped; '
+                                f'{self.work_dir} keeps every finished proxy, continue with '
+                                '--resume')
+            raise
         finally:
-            self.pool.close()
-        if best is None:  # resumed a search that had already finished
-            best = self._on_rank0(
-                lambda: self._write_outputs(self._elapsed_before + time.time() - t0))
+            if clean:
+                self.pool.close()
+            else:
+                self.pool.terminate()  # a running proxy's result is lost either way
+            self.lock.release()
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
         return best
 
     def _round_samples(self, round_idx: int):
         samples = self.controller.sample().to(torch.float64)
         return samples, self._finished(round_idx, samples)
 
+    def _on_event(self, event: Dict) -> None:
+        self.ledger.append_event(event)
+        self.logger.warning(
+            f"infrastructure event [rank {self.rank}]: proxy r{event['round']:02d}_p"
+            f"{event['index']:02d} lost ({event['error']}); {event['action']} "
+            f'(not a result of its theta; recorded in {self.ledger.event_file})')
+
     def _run_tasks(self, round_idx: int, tasks: List[Dict], t0: float, trained: int) -> List[Dict]:
         s = self.settings
         records = []
         bar = ProgressBar(len(tasks)) if self.rank == 0 and tasks else None
-        for rec in self.pool.run(tasks):
+        for rec in self.pool.run(tasks, on_event=self._on_event):
             self.ledger.append(rec)
             records.append(rec)
             if bar is not None:
@@ -268,10 +413,13 @@ class LossSearchRunner:
             per = (time.time() - t0) / max(done, 1)
             left = (s.rounds - round_idx) * s.samples_per_round / self.world_size - len(records)
             reward = 'n/a' if rec['reward'] is None else f"{rec['reward']:.4f}"
+            error = ''
+            if rec['error']:
+                error = f", error: {rec['error']} (see {osp.join(rec['work_dir'], 'error.txt')})"
             self.logger.info(
                 f"round {round_idx + 1}/{s.rounds} proxy {rec['index'] + 1}/{s.samples_per_round} "
                 f"[rank {self.rank}]: {rec['status']}, reward={reward}, {rec['wall_time']:.1f}s, "
-                f"ETA {max(left, 0) * per / 60:.1f} min" + (f", error: {rec['error']}" if rec['error'] else ''))
+                f"ETA {max(left, 0) * per / 60:.1f} min{error}")
         if bar is not None:
             print()
         return records
@@ -282,11 +430,7 @@ class LossSearchRunner:
         stats = self.controller.update(samples, rewards)
         self.ledger.write_canonical(
             [r for r in self.ledger.records() if r['round'] != round_idx] + records)
-        state = dict(round=round_idx + 1, controller=self.controller.state_dict(),
-                     elapsed_s=float(elapsed))
-        tmp = osp.join(self.work_dir, STATE_FILE + '.tmp')
-        torch.save(state, tmp)
-        os.replace(tmp, osp.join(self.work_dir, STATE_FILE))
+        self._save_state(round_idx + 1, elapsed)
         failed = sum(r['status'] != 'ok' for r in records)
         self.logger.info(
             f'round {round_idx + 1}/{self.settings.rounds} done: reward mean '

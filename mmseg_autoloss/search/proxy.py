@@ -9,7 +9,7 @@ import os.path as osp
 import time
 import traceback
 import warnings
-from typing import Dict
+from typing import Dict, Optional
 
 import torch
 from mmengine.config import Config
@@ -17,9 +17,10 @@ from mmengine.config import Config
 from mmseg_autoloss.utils.loss_config import apply_loss_params
 from .settings import SearchSettings
 
-__all__ = ['make_proxy_config', 'run_proxy', 'proxy_seed']
+__all__ = ['make_proxy_config', 'run_proxy', 'proxy_seed', 'read_attempt']
 
-FINAL_METRICS = 'final_metrics.json'
+ERROR_FILE = 'error.txt'
+ATTEMPT_FILE = 'attempt.json'
 
 
 def proxy_seed(seed: int, round_idx: int, index: int) -> int:
@@ -109,10 +110,45 @@ def make_proxy_config(base_cfg: Config, settings: SearchSettings, params: Dict, 
         hooks['logger']['interval'] = max(1, max_iters // 5)
     cfg.default_hooks = hooks
     custom = list(cfg.get('custom_hooks', []) or [])
-    custom += [dict(type='FiniteLossGuardHook'), dict(type='FinalMetricsHook', out_file=FINAL_METRICS)]
+    custom += [dict(type='FiniteLossGuardHook')]
     custom += copy.deepcopy(list(settings.proxy_custom_hooks))
     cfg.custom_hooks = custom
     return cfg
+
+
+def read_attempt(work_dir: str) -> Optional[Dict]:
+    """The ``attempt.json`` a proxy writes when it starts (pid, attempt), or None."""
+    try:
+        with open(osp.join(work_dir, ATTEMPT_FILE)) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def _is_infrastructure(e: BaseException) -> bool:
+    """Errors of the machine, not of theta: out of host or device memory."""
+    return isinstance(e, MemoryError) or type(e).__name__ == 'OutOfMemoryError'
+
+
+def _write_error(work_dir: str, text: str) -> None:
+    with open(osp.join(work_dir, ERROR_FILE), 'w') as f:
+        f.write(text if text.endswith('\n') else text + '\n')
+
+
+# IterTimerHook's scalars, which share the ``val/`` prefix with the metrics
+_TIMER_KEYS = ('val/time', 'val/data_time')
+
+
+def _hub_metrics(runner) -> Dict[str, float]:
+    """The last validation's metrics from the runner's message hub (mmengine's
+    RuntimeInfoHook stores each as the scalar ``val/<name>``)."""
+    out = {}
+    for key, buf in runner.message_hub.log_scalars.items():
+        if key.startswith('val/') and key not in _TIMER_KEYS:
+            value = buf.current()
+            if isinstance(value, (int, float)) or hasattr(value, 'item'):
+                out[key[4:]] = float(value)
+    return out
 
 
 def run_proxy(task: Dict) -> Dict:
@@ -121,47 +157,63 @@ def run_proxy(task: Dict) -> Dict:
     Args:
         task: ``round``, ``index``, ``seed``, ``theta``, ``control_points``,
             ``config`` (path of the proxy config file), ``reward_key``,
-            ``threads`` (torch threads, None = leave as is).
+            ``threads`` (torch threads, None = leave as is), ``attempt``.
 
     Returns:
-        dict: The ledger record (status 'ok', 'nan' or 'failed').
+        dict: The ledger record: status 'ok', or 'nan' / 'failed' (theta's
+        fault: the reason is in ``error`` and ``<work_dir>/error.txt``), or
+        'infra' (the machine's fault, e.g. out of memory: not a ledger
+        record, the pool re-runs the proxy).
     """
     from mmengine.runner import Runner
     start = time.time()
+    work_dir = osp.dirname(task['config'])
     record = dict(round=task['round'], index=task['index'], seed=task['seed'],
                   theta=task['theta'], control_points=task['control_points'],
                   status='ok', reward=None, metrics=None, error=None, rank=task.get('rank', 0),
-                  worker=os.getpid(), work_dir=osp.dirname(task['config']))
+                  worker=os.getpid(), work_dir=work_dir)
+    # an earlier attempt's error must not outlive this one
+    if osp.exists(osp.join(work_dir, ERROR_FILE)):
+        os.remove(osp.join(work_dir, ERROR_FILE))
+    with open(osp.join(work_dir, ATTEMPT_FILE), 'w') as f:
+        json.dump(dict(pid=os.getpid(), attempt=task.get('attempt', 0)), f)
     threads = task.get('threads')
     old_threads = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
     try:
         cfg = Config.fromfile(task['config'])
+        if task.get('attempt'):
+            # mmengine keeps one logger/message hub per experiment name in
+            # the process: a re-run must not find the lost attempt's
+            cfg.experiment_name = f"{cfg.experiment_name}_a{task['attempt']}"
+            if cfg.get('visualizer') is not None:
+                cfg.visualizer['name'] = cfg.experiment_name
         with warnings.catch_warnings():
             # mmseg's deprecation notices would repeat once per proxy
             warnings.simplefilter('ignore')
             runner = Runner.from_cfg(cfg)
             runner.train()
-        with open(osp.join(cfg.work_dir, FINAL_METRICS)) as f:
-            metrics = json.load(f)['metrics']
-        record['metrics'] = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
+        metrics = _hub_metrics(runner)
+        record['metrics'] = metrics
         value = metrics.get(task['reward_key'])
         if value is None:
             raise KeyError(f"the evaluator reported no {task['reward_key']!r} (got {sorted(metrics)})")
-        reward = float(value) / 100.0
+        reward = value / 100.0
         if not math.isfinite(reward):
             record.update(status='nan', error=f"hold-out {task['reward_key']} is {value}")
+            _write_error(work_dir, record['error'])
         else:
             record['reward'] = reward
     except FloatingPointError as e:
         record.update(status='nan', error=str(e))
+        _write_error(work_dir, traceback.format_exc())
     except Exception as e:  # a crashing proxy must not end the search
         where = traceback.extract_tb(e.__traceback__)[-1]
-        record.update(status='failed', error=f'{type(e).__name__}: {e} '
+        record.update(status='infra' if _is_infrastructure(e) else 'failed',
+                      error=f'{type(e).__name__}: {e} '
                       f'({osp.basename(where.filename)}:{where.lineno})')
-        with open(osp.join(record['work_dir'], 'error.txt'), 'w') as f:
-            f.write(traceback.format_exc())
+        _write_error(work_dir, traceback.format_exc())
     finally:
         if threads:
             torch.set_num_threads(old_threads)

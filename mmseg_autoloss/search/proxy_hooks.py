@@ -1,21 +1,36 @@
 """Hooks that every proxy run gets."""
-import math
-
+import torch
 from mmengine.hooks import Hook
 from mmseg.registry import HOOKS
 
 
 @HOOKS.register_module()
 class FiniteLossGuardHook(Hook):
-    """Stop a run as soon as its loss is NaN/Inf (a diverged proxy carries
-    no information; finishing it only burns search time)."""
+    """Stop a run whose loss became NaN/Inf (a diverged proxy carries no
+    information; finishing it only burns search time).
+
+    Like mmdet's ``CheckInvalidLossHook`` the total loss is checked every
+    ``interval`` iterations (a check reads the loss back to the host), and
+    also at the last one, so no diverged run reaches validation unnoticed.
+
+    Args:
+        interval (int): Check every ``interval`` training iterations.
+    """
 
     priority = 'VERY_HIGH'
 
+    def __init__(self, interval: int = 50) -> None:
+        if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
+            raise ValueError(f'FiniteLossGuardHook: interval must be a positive integer, '
+                             f'got {interval!r}')
+        self.interval = interval
+
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
-        if not outputs:
+        if not outputs or 'loss' not in outputs:
             return
-        for name, value in outputs.items():
-            v = float(value.detach().float().mean()) if hasattr(value, 'detach') else float(value)
-            if not math.isfinite(v):
-                raise FloatingPointError(f'{name} is {v} at iteration {runner.iter + 1}')
+        if not (self.every_n_train_iters(runner, self.interval) or self.is_last_train_iter(runner)):
+            return
+        loss = torch.as_tensor(outputs['loss']).detach()
+        if not bool(torch.isfinite(loss).all()):
+            raise FloatingPointError(f'loss is {loss.float().mean().item()} at iteration '
+                                     f'{runner.iter + 1} (checked every {self.interval})')

@@ -43,7 +43,12 @@ class SearchSettings:
         workers: ``num_workers`` per process (None = one per GPU times
             ``models_per_device``, or cores // ``threads_per_worker`` on
             CPU; 0 = run proxies in this process), ``models_per_device``,
-            ``threads_per_worker``.
+            ``threads_per_worker``, ``max_retries`` (re-runs of a proxy
+            that lost its worker before the search stops; default 2).
+        dist: Distributed runs: ``timeout_s`` (how long a rank waits for
+            the others' proxies of a round; None = 3x the longest round so
+            far, at least 600 s) and ``report_s`` (how often a waiting rank
+            logs the ranks that have not reported; default 60).
         seed: Seed of the controller, the split and every proxy.
         tol, drop_bg: Boundary settings for BIoU/BF1 (loss and reward).
         deterministic: Ask torch for deterministic kernels in proxies.
@@ -62,6 +67,7 @@ class SearchSettings:
     proxy: Dict = field(default_factory=dict)
     hold_out: Dict = field(default_factory=lambda: dict(fraction=0.2, seed=0))
     workers: Dict = field(default_factory=dict)
+    dist: Dict = field(default_factory=dict)
     seed: int = 0
     tol: int = 5
     drop_bg: bool = False
@@ -127,9 +133,23 @@ class SearchSettings:
         if int(self.tol) != self.tol or self.tol < 0:
             raise _err('tol', self.tol, 'must be a non-negative integer')
         w = self.workers
-        bad = sorted(set(w) - {'num_workers', 'models_per_device', 'threads_per_worker'})
+        bad = sorted(set(w) - {'num_workers', 'models_per_device', 'threads_per_worker',
+                               'max_retries'})
         if bad:
             raise _err('workers', dict(w), f'unknown key(s) {bad}')
+        retries = w.get('max_retries', 2)
+        if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
+            raise _err('workers.max_retries', retries, 'must be an integer >= 0')
+        bad = sorted(set(self.dist) - {'timeout_s', 'report_s'})
+        if bad:
+            raise _err('dist', dict(self.dist), f"unknown key(s) {bad}; valid: ['report_s', "
+                       "'timeout_s']")
+        for key, default in (('timeout_s', None), ('report_s', 60)):
+            v = self.dist.get(key, default)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))
+                                  or not 0 < v < float('inf')):
+                raise _err(f'dist.{key}', v, 'must be a positive number of seconds'
+                           + (' or None' if key == 'timeout_s' else ''))
         for key in ('models_per_device', 'threads_per_worker'):
             v = w.get(key, 1)
             if not isinstance(v, int) or v < 1:

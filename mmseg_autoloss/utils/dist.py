@@ -5,15 +5,17 @@ fail on a CPU machine. :func:`init_dist_cpu_aware` initialises the process
 group itself when no GPU is present, so mmengine's Runner finds it already
 initialised and skips its CUDA-only path.
 """
+import json
 import os
 import subprocess
+import time
 from datetime import timedelta
-from typing import Optional
+from typing import Any, Callable, List, Optional
 
 import torch
 import torch.distributed as dist
 
-__all__ = ['init_dist_cpu_aware', 'configure_launcher']
+__all__ = ['init_dist_cpu_aware', 'configure_launcher', 'gather_json', 'RankTimeout']
 
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
 
@@ -35,14 +37,14 @@ def _slurm_env(port: Optional[int]) -> None:
 
 
 def init_dist_cpu_aware(launcher: str, backend: Optional[str] = None,
-                        timeout_s: int = 1800) -> None:
+                        timeout_s: float = 1800) -> None:
     """Initialise torch.distributed for ``launcher`` on GPU or CPU.
 
     Args:
         launcher (str): 'none', 'pytorch' (torchrun), 'slurm' (srun) or 'mpi'.
         backend (str, optional): Process group backend; default 'nccl' with
             CUDA and 'gloo' without.
-        timeout_s (int): Collective timeout in seconds.
+        timeout_s (float): Collective timeout in seconds.
     """
     if launcher not in LAUNCHERS:
         raise ValueError(f'launcher must be one of {LAUNCHERS}, got {launcher!r}')
@@ -80,3 +82,63 @@ def configure_launcher(cfg, launcher: str) -> None:
     wrapper = cfg.get('model_wrapper_cfg') or dict(type='MMDistributedDataParallel')
     wrapper.setdefault('device_ids', None)
     cfg.model_wrapper_cfg = wrapper
+
+
+class RankTimeout(RuntimeError):
+    """Some ranks did not report within the timeout."""
+
+
+def _default_store():
+    # The store the process group was set up with (env:// or torchrun's
+    # agent store): the only channel that lets a rank ask which others have
+    # reported without blocking in a collective.
+    from torch.distributed import distributed_c10d
+    return distributed_c10d._get_default_store()
+
+
+def gather_json(obj: Any, tag: str, timeout_s: float, report_s: float = 60.0,
+                log: Optional[Callable[[str], None]] = None) -> List[Any]:
+    """``all_gather_object`` for JSON-able objects that names the ranks it waits for.
+
+    Each rank publishes ``obj`` in the process group's store under ``tag``,
+    then polls for the others': every ``report_s`` seconds ``log`` gets the
+    ranks that have not reported; after ``timeout_s`` seconds
+    :class:`RankTimeout` names them (a blocking collective would wait for
+    the backend's timeout without a word).
+
+    Args:
+        obj: This rank's contribution (``json.dumps``-able).
+        tag: Unique per call and the same on every rank (e.g. 'round3').
+        timeout_s: Seconds to wait for the others after this rank reported.
+        report_s: Seconds between "waiting for" messages.
+        log: Receives the messages (e.g. ``logger.warning``).
+
+    Returns:
+        list: The objects of ranks 0..world_size-1.
+    """
+    rank, world = dist.get_rank(), dist.get_world_size()
+    store = _default_store()
+    # torchrun's agent store outlives a restarted group: keep attempts apart
+    prefix = f"mmseg_autoloss/{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}/{tag}/"
+    keys = [f'{prefix}{r}' for r in range(world)]
+    store.set(keys[rank], json.dumps(obj))
+    start = time.monotonic()
+    next_report = start + report_s
+    missing = [r for r in range(world) if r != rank]
+    while missing:
+        missing = [r for r in missing if not store.check([keys[r]])]
+        if not missing:
+            break
+        waited = time.monotonic() - start
+        if waited >= timeout_s:
+            raise RankTimeout(
+                f'rank(s) {missing} of {world} did not report {tag} within {timeout_s:.0f} s '
+                f'(search.dist.timeout_s); rank {rank} gives up. A rank may be frozen, '
+                'killed or far slower than the others; under torchrun --max-restarts=N the '
+                'group restarts and the search resumes from its ledger')
+        if log is not None and time.monotonic() >= next_report:
+            log(f'rank {rank}: waiting for rank(s) {missing} to report {tag} '
+                f'({waited:.0f} s of {timeout_s:.0f} s)')
+            next_report += report_s
+        time.sleep(min(0.5, report_s))
+    return [json.loads(store.get(k)) for k in keys]
