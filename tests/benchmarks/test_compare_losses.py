@@ -21,7 +21,8 @@ def _run(args, tmp_path):
 
 
 @pytest.mark.slow
-def test_smoke_writes_table_plot_and_runs(tmp_path):
+@pytest.mark.benchmark
+def test_smoke_report_is_the_runs_numbers(tmp_path):
     out = tmp_path / 'cmp.md'
     proc = _run(['--smoke', '--out', str(out), '--work-dir', str(tmp_path / 'runs')], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -33,25 +34,27 @@ def test_smoke_writes_table_plot_and_runs(tmp_path):
     assert header == ['loss', 'lr'] + COLUMNS
     assert set(rows[1]) <= set('|-')
     body = {r.split(' | ')[0].strip('| '): r.strip('| ').split(' | ') for r in rows[2:]}
-    assert len(body) == 2
-    for label in ('CE', 'AutoSeg mIoU, identity g'):
+    labels = {'ce': 'CE', 'autoseg_identity': 'AutoSeg mIoU, identity g'}
+    assert sorted(body) == sorted(labels.values())
+    runs = json.loads((tmp_path / 'cmp.json').read_text())['runs']
+    assert sorted(r['arm'] for r in runs) == sorted(labels)
+    assert all(r['lr'] == 0.05 and r['seed'] == 0 for r in runs)  # the smoke grid
+    keys = list(compare_losses.ALL_KEYS)
+    assert [compare_losses.HEADERS[k] for k in keys] == COLUMNS
+    # Every cell is its run's TEST number (one seed: no std), and the bold
+    # one is the column's maximum.
+    for arm, label in labels.items():
+        run = next(r for r in runs if r['arm'] == arm)
         cells = body[label]
-        assert len(cells) == 2 + len(COLUMNS)
-        assert float(cells[1]) == 0.05  # the only lr of the smoke grid
-        values = [float(c.strip('*')) for c in cells[2:]]
-        assert all(0 <= v <= 100 for v in values), values
-    # Best per metric is bolded in at least one row of every column.
-    for j in range(len(COLUMNS)):
-        assert any(body[k][2 + j].startswith('**') for k in ('CE', 'AutoSeg mIoU, identity g'))
+        assert float(cells[1]) == run['lr']
+        for j, key in enumerate(keys):
+            cell = cells[2 + j]
+            assert float(cell.strip('*')) == pytest.approx(run['test'][key], abs=0.005), key
+            best = max(r['test'][key] for r in runs)
+            assert cell.startswith('**') == (run['test'][key] == best), key
+        assert run['val'] != run['test']  # val and test are different splits
     assert 'Command: `python benchmarks/compare_losses.py --smoke' in text
     assert (tmp_path / 'cmp.png').stat().st_size > 1000
-    runs = json.loads((tmp_path / 'cmp.json').read_text())['runs']
-    assert sorted(r['arm'] for r in runs) == ['autoseg_identity', 'ce']
-    assert all(set(r) >= {'val', 'test', 'seed', 'lr'} for r in runs)
-    # The table's numbers are the runs' test numbers (one seed: no std).
-    ce = next(r for r in runs if r['arm'] == 'ce')
-    assert float(body['CE'][2 + COLUMNS.index('mIoU')].strip('*')) == pytest.approx(
-        ce['test']['mIoU'], abs=0.005)
 
 
 def test_missing_searched_file_says_how_to_make_it(tmp_path):
@@ -70,8 +73,28 @@ def test_choose_lr_uses_the_val_metric_and_prefers_smaller_lr_on_ties():
     assert compare_losses.choose_lr(val, 'BF1') == 0.01
 
 
-@pytest.mark.parametrize('bad', [['--lrs', '0'], ['--seeds', '1', '1'], ['--iters', '0'],
-                                 ['--search-budget', '1', '1', '5']])
-def test_bad_arguments_are_rejected(bad):
+@pytest.mark.parametrize('bad, says', [
+    (['--lrs', '0'], '--lrs must be > 0, got [0.0]'),
+    (['--seeds', '1', '1'], '--seeds must be distinct, got [1, 1]'),
+    (['--iters', '0'], '--iters (0)'),
+    (['--search-budget', '1', '1', '5'], 'proxies >= 2'),
+])
+def test_bad_arguments_are_rejected(bad, says, capsys):
     with pytest.raises(SystemExit):
         compare_losses.parse_args(['--smoke'] + bad)
+    assert says in capsys.readouterr().err
+    compare_losses.parse_args(['--smoke'])  # the smoke arguments themselves are fine
+
+
+def test_verdicts_call_a_win_only_on_a_significant_difference():
+    test = {'ce': [dict(mIoU=m) for m in (50.0, 51.0, 49.0)],
+            'a': [dict(mIoU=m) for m in (60.0, 61.0, 59.0)],
+            'b': [dict(mIoU=m) for m in (50.5, 49.0, 52.0)]}
+    summary = {k: {'mIoU': compare_losses.mean_std([r['mIoU'] for r in v])}
+               for k, v in test.items()}
+    assert compare_losses.verdicts(summary, test, 'a', ['mIoU'])[0].startswith('+10.00 (win')
+    assert compare_losses.verdicts(summary, test, 'b', ['mIoU'])[0].startswith('+0.50 (tie')
+    lower = {'ce': test['a'], 'a': test['ce']}
+    lower_summary = {'ce': summary['a'], 'a': summary['ce']}
+    assert compare_losses.verdicts(lower_summary, lower, 'a', ['mIoU'])[0].startswith(
+        '-10.00 (lose')
