@@ -282,7 +282,7 @@ class CMAESController(_OptunaController):
 
     Args:
         num_params: Dimension D.
-        samples_per_round: Population size M (>= 2).
+        samples_per_round: Population size M (>= 4).
         sigma0: Initial step size, in (0, 1] (0.2 = PPO2's sigma).
         include_init_mu: Also evaluate ``init_mu`` itself as round 0's first
             trial (CMA-ES counts it as one of the generation's solutions).
@@ -295,7 +295,8 @@ class CMAESController(_OptunaController):
     packages = ('optuna', 'cmaes')
     reserved_kwargs = ('seed', 'x0', 'sigma0', 'popsize')
     learns_from_added_trials = False
-    min_samples = 2
+    # With fewer, CMA-ES keeps one parent and its rank-mu weights divide by zero.
+    min_samples = 4
 
     def __init__(self, num_params: int, samples_per_round: int = 32, sigma0: float = 0.2,
                  include_init_mu: bool = False, sampler_kwargs: Optional[Dict[str, Any]] = None,

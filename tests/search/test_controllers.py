@@ -521,7 +521,7 @@ def test_optuna_controllers_via_build_controller_and_errors():
         with pytest.raises(ValueError, match='sigma0'):
             small_cma(sigma0=bad)
     with pytest.raises(ValueError, match='samples_per_round'):
-        small_cma(samples_per_round=1)
+        small_cma(samples_per_round=3)
     with pytest.raises(ValueError, match='seed'):
         small_tpe(seed=2**32)
 
@@ -557,3 +557,48 @@ def test_runner_rejects_bad_controller_before_any_work(monkeypatch, tmp_path, co
     with pytest.raises(exc, match=match):
         LossSearchRunner.from_cfg(cfg)
     assert not (tmp_path / 'search').exists()
+
+
+def _search_cfg(data_root: str, work_dir: str, ctype: str, rounds: int, samples: int):
+    from mmengine.config import Config
+
+    from conftest import CONFIGS
+    cfg = Config.fromfile(osp.join(
+        CONFIGS, 'search', 'deeplabv3plus_r18-tiny_search-miou_1xb8-quick_synthetic-64x64.py'))
+    cfg.merge_from_dict({
+        'train_dataloader.dataset.data_root': data_root, 'train_dataloader.batch_size': 4,
+        'search.rounds': rounds, 'search.samples_per_round': samples,
+        'search.proxy.max_iters': 2,
+        'search.proxy.batch_size': 4, 'search.hold_out': dict(_delete_=True, size=8, seed=0),
+        'search.workers.num_workers': 0, 'search.seed': 3,
+        'search.controller': dict(_delete_=True, type=ctype), 'search.init_theta': 'voc_miou'})
+    cfg.work_dir = work_dir
+    return cfg
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('ctype', ['TPEController', 'CMAESController'])
+def test_optuna_search_through_the_runner_resumes_exactly(synthetic_root, tmp_path, ctype):
+    """Real proxies: a search stopped after round 1 and resumed gives the
+    ledger and output of the uninterrupted one; round 0 starts at the preset."""
+    from mmseg_autoloss.search import Ledger, LossSearchRunner
+    from mmseg_autoloss.surrogates.presets import get_preset
+    m = CMAESController.min_samples if ctype == 'CMAESController' else 2
+    full = LossSearchRunner.from_cfg(_search_cfg(synthetic_root, str(tmp_path / 'a'), ctype,
+                                                 2, m)).train()
+    LossSearchRunner.from_cfg(_search_cfg(synthetic_root, str(tmp_path / 'b'), ctype, 1,
+                                          m)).train()
+    cfg = _search_cfg(synthetic_root, str(tmp_path / 'b'), ctype, 2, m)
+    cfg.resume = True
+    resumed = LossSearchRunner.from_cfg(cfg).train()
+    ledgers = [[Ledger.comparable(r) for r in Ledger(str(tmp_path / d)).records()]
+               for d in 'ab']
+    assert len(ledgers[0]) == 2 * m and ledgers[0] == ledgers[1]
+    assert resumed['theta'] == full['theta'] and resumed['reward'] == full['reward']
+    preset = torch.tensor(get_preset('voc_miou')['theta'], dtype=torch.float64)
+    round0 = torch.tensor([r['theta'] for r in Ledger(str(tmp_path / 'a')).records()
+                           if r['round'] == 0], dtype=torch.float64)
+    if ctype == 'TPEController':
+        assert torch.allclose(round0[0], preset, rtol=0, atol=1e-12)
+    else:  # N(preset, 0.2^2) clipped to [0, 1]
+        assert (round0 - preset).abs().max() < 0.8
