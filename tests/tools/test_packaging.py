@@ -79,6 +79,20 @@ def test_wheel_metadata(installed):
     assert not any(n.startswith(('tests/', 'benchmarks/')) for n in names)
 
 
+def test_this_mmseg_environment_meets_every_requirement(installed, tmp_path):
+    """``pip install <wheel>`` with its dependencies needs nothing but the plugin here
+    (offline: a missing or out-of-range requirement fails to resolve)."""
+    env = subprocess_env()
+    env.pop('PYTHONPATH')
+    proc = subprocess.run([sys.executable, '-m', 'pip', '--disable-pip-version-check',
+                           'install', '--dry-run', '--no-index', installed['wheel']],
+                          cwd=str(tmp_path), env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    would = [line for line in proc.stdout.splitlines() if line.startswith('Would install')]
+    assert would == [f'Would install mmseg_autoloss-{_version()}'], proc.stdout[-2000:]
+
+
 def test_mmseg_own_train_script_trains_autoseg_loss_from_the_wheel(installed, synthetic_root):
     site, tmp = installed['site'], installed['tmp']
     env = subprocess_env()
