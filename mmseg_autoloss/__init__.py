@@ -1,17 +1,31 @@
 """mmseg-autoloss: train segmentation models for the metric they are judged on.
 
-Importing the package registers every component into MMSegmentation's
-registries (MODELS, METRICS, HOOKS, RUNNERS, DATASETS), so a config only needs::
+Where MMSegmentation is installed, importing the package registers every
+component into its registries (MODELS, METRICS, HOOKS, RUNNERS, DATASETS), so
+a config only needs::
 
     custom_imports = dict(imports=['mmseg_autoloss'], allow_failed_imports=False)
+
+Without mmseg/mmengine only the plain-torch parts import
+(``mmseg_autoloss.surrogates``, ``mmseg_autoloss.boundary``).
 """
 from .version import __version__
-from .utils.checkpoint import register_checkpoint_safe_globals
 
-# torch >= 2.6 loads with weights_only=True; allow what mmengine saves.
-register_checkpoint_safe_globals()
+try:
+    import mmengine  # noqa: F401
+    import mmseg  # noqa: F401
+except ImportError:  # the math alone, e.g. `from mmseg_autoloss.surrogates import ...`
+    HAS_MMSEG = False
+else:
+    HAS_MMSEG = True
 
-from . import datasets, evaluation, hooks, losses, search, surrogates  # noqa: E402,F401
-from .utils import amp  # noqa: E402,F401  (CPUAmpOptimWrapper)
+if HAS_MMSEG:
+    from .utils.checkpoint import register_checkpoint_safe_globals
 
-__all__ = ['__version__', 'register_checkpoint_safe_globals']
+    # torch >= 2.6 loads with weights_only=True; allow what mmengine saves.
+    register_checkpoint_safe_globals()
+
+    from . import datasets, evaluation, hooks, losses, search, surrogates  # noqa: F401
+    from .utils import amp  # noqa: F401  (CPUAmpOptimWrapper)
+
+__all__ = ['__version__', 'HAS_MMSEG']

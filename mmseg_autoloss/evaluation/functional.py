@@ -10,11 +10,10 @@ Plain torch/numpy, no mmseg import. The work splits in two steps:
    dataset-level (D), image-level (I), class-level (C) and worst-case (q%)
    values.
 
-Boundaries follow ``mmseg_autoloss.surrogates.boundary`` (BD via
-:func:`label_edges`, band and dilation as :func:`boundary_band`/:func:`dilate`).
-For speed the per-class dilations are done on bit-packed class masks
-(:func:`or_dilate_bits`: one bit per class, square OR-pool); per bit this is
-exactly ``dilate`` of that class's mask, which the tests check.
+Boundaries come from :mod:`mmseg_autoloss.boundary`, the module the
+surrogates use too (BD via :func:`label_edges`, dilation as a max-pool).
+BF1 counts the predicted boundary over all pixels, void included, as the
+authors' evaluator does (SPEC §1).
 """
 import math
 import re
@@ -23,7 +22,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from ..surrogates.boundary import label_edges, or_dilate_bits
+from ..boundary import dilate, label_edges
 
 __all__ = [
     'STAT_FIELDS', 'BASE_METRICS', 'image_stats', 'parse_metrics',
@@ -35,8 +34,8 @@ __all__ = [
 STAT_FIELDS = (
     'tp', 'fp', 'fn',  # whole image
     'band_tp', 'band_fp', 'band_fn',  # inside the BIoU band
-    'pred_bd',  # sum BD(pred_c)
-    'pred_bd_hit',  # sum BD(pred_c) * Dil_tol(BD(gt_c))
+    'pred_bd',  # sum BD(pred_c), void pixels included
+    'pred_bd_hit',  # sum BD(pred_c) * Dil_tol(BD(gt_c)), void pixels included
     'gt_bd',  # sum BD(gt_c)
     'gt_bd_hit',  # sum Dil_tol(BD(pred_c)) * BD(gt_c)
 )
@@ -78,68 +77,17 @@ def _bad_labels(label: torch.Tensor, num_classes: int, ignore_index: int) -> Val
                       f'(num_classes={num_classes}) and not ignore_index={ignore_index}')
 
 
-def _word_dtype(num_classes: int) -> Tuple[torch.dtype, int]:
-    """Narrowest integer word holding one bit per class, and its bit count.
-
-    Narrow words make the OR-pool cheaper (it streams the whole map a few
-    times); above 63 classes several int64 words are used.
-    """
-    # the sign bit is avoided so that shifts never hit it
-    for dtype, bits in ((torch.uint8, 8), (torch.int16, 15), (torch.int32, 31)):
-        if num_classes <= bits:
-            return dtype, bits
-    return torch.int64, 63
-
-
-def _class_bits(num_classes: int, device: torch.device) -> torch.Tensor:
-    """(num_words, C + 1) table: the word value of each class's bit.
-
-    Entry C (the "no class" sentinel) is zero in every word.
-    """
-    dtype, nbits = _word_dtype(num_classes)
-    num_words = (num_classes + nbits - 1) // nbits
-    cls = torch.arange(num_classes, device=device)
-    table = torch.zeros(num_words, num_classes + 1, dtype=torch.int64, device=device)
-    table[cls // nbits, cls] = torch.ones_like(cls) << (cls % nbits)
-    return table.to(dtype)
-
-
-def _pack_bits(cls: torch.Tensor, mask: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
-    """One bit per class at the ``mask`` pixels: (num_words, N, H, W).
-
-    Args:
-        cls (Tensor): Class map (N, H, W) with values in ``[0, C]``.
-        mask (Tensor): Bool (N, H, W).
-        table (Tensor): From :func:`_class_bits`.
-    """
-    return torch.stack([torch.where(mask, t[cls], 0) for t in table])
-
-
-def _bits_at(bits: torch.Tensor, cls: torch.Tensor, pos: torch.Tensor,
-             table: torch.Tensor) -> torch.Tensor:
-    """Bool: is the bit of class ``cls[i]`` set in ``bits`` at flat position ``pos[i]``."""
-    if table.shape[0] == 1:
-        return (bits.reshape(-1)[pos] & table[0][cls]) != 0
-    _, nbits = _word_dtype(table.shape[1] - 1)
-    val = bits.reshape(-1)[torch.div(cls, nbits, rounding_mode='floor') * bits[0].numel() + pos]
-    return (val & table.amax(0)[cls]) != 0
-
-
-def _flat_index(n: int, c: int, pos: torch.Tensor, cls: torch.Tensor,
-                plane: int) -> torch.Tensor:
-    """Index ``image * C + class`` of pixels at flat positions ``pos``."""
-    return cls if n == 1 else torch.div(pos, plane, rounding_mode='floor') * c + cls
-
-
 def image_stats(pred: torch.Tensor, label: torch.Tensor, num_classes: int,
                 ignore_index: int = 255, tol: int = 5, drop_bg: bool = False,
                 bg_index: int = 0, boundary: bool = True) -> torch.Tensor:
     """Per-image, per-class confusion and boundary statistics.
 
-    Pixels whose label is ``ignore_index`` are left out of every count. The
-    boundary maps themselves are computed on the full maps (an ignored pixel
-    is no class, so the label next to it has a boundary, like
-    ``class_boundaries``), then counted only at labelled pixels.
+    Pixels whose label is ``ignore_index`` are left out of every count
+    except the predicted-boundary counts of BF1 (``pred_bd``,
+    ``pred_bd_hit``), which run over all pixels as in the authors'
+    evaluator (SPEC §1). Boundaries are computed on the full maps (an
+    ignored pixel is no class, so the label next to it has a boundary, like
+    ``class_boundaries``).
 
     Args:
         pred (Tensor): Predicted labels (H, W) or (N, H, W), integers in
@@ -191,24 +139,21 @@ def image_stats(pred: torch.Tensor, label: torch.Tensor, num_classes: int,
     if not boundary:
         return out
 
-    plane = h * w
-    table = _class_bits(c, label.device)
-    num_words = table.shape[0]
-    # label and prediction go through each operator together: half the ops
+    # per-class boundaries; label and prediction go through each op together
     edges = label_edges(torch.cat([label, pred]))
-    gt_edge, pr_edge = edges[:n] & valid, edges[n:]
-    bits = or_dilate_bits(
-        torch.cat([_pack_bits(lab_c, gt_edge, table), _pack_bits(pred, pr_edge, table)]), tol)
-    gt_bits, pr_bits = bits[:num_words], bits[num_words:]
+    classes = torch.arange(c, device=label.device).view(1, c, 1, 1)
+    gt_bd = (lab_c[:, None] == classes) & (edges[:n] & valid)[:, None]  # (N, C, H, W)
+    # the predicted boundary on void pixels counts (SPEC §1, the authors' BF1)
+    pr_bd = (pred[:, None] == classes) & edges[n:, None]
+    near = dilate(torch.cat([gt_bd, pr_bd]).to(torch.uint8), tol) > 0
+    gt_near, pr_near = near[:n], near[n:]
 
     # BIoU: the confusion restricted to the band around GT boundaries
     if drop_bg and 0 <= bg_index < c:
-        # bits dilate independently: clearing the background bit after the
-        # dilation equals dilating the other classes' boundaries only
-        keep = (table.sum(1, keepdim=True) - table[:, bg_index:bg_index + 1]).to(table.dtype)
-        band = (gt_bits & keep.view(-1, 1, 1, 1)).ne(0).any(0)
+        gt_near_band = gt_near[:, torch.arange(c, device=label.device) != bg_index]
     else:
-        band = gt_bits.ne(0).any(0)
+        gt_near_band = gt_near
+    band = gt_near_band.any(1)
     # float64 weights count exactly (< 2**53) and avoid a boolean gather
     bconf = torch.bincount(flat, weights=band.reshape(-1).double(), minlength=n * (c + 1) * c)
     bconf = bconf.long().view(n, c + 1, c)[:, :c]
@@ -218,21 +163,10 @@ def image_stats(pred: torch.Tensor, label: torch.Tensor, num_classes: int,
     out[..., 5] = bconf.sum(2) - btp
 
     # BF1: boundary pixels per class, and those within tol of the other map's
-    pr_pos = (pr_edge & valid).reshape(-1).nonzero().squeeze(1)
-    pr_cls = pred.reshape(-1)[pr_pos]
-    pr_hit = _bits_at(gt_bits, pr_cls, pr_pos, table)
-    gt_pos = gt_edge.reshape(-1).nonzero().squeeze(1)
-    gt_cls = label.reshape(-1)[gt_pos]
-    gt_hit = _bits_at(pr_bits, gt_cls, gt_pos, table)
-    # the four counts in one weighted bincount (weights: 1, hit, 1, hit)
-    pr_idx = _flat_index(n, c, pr_pos, pr_cls, plane)
-    gt_idx = _flat_index(n, c, gt_pos, gt_cls, plane)
-    nc = n * c
-    idx = torch.cat([pr_idx, pr_idx + nc, gt_idx + 2 * nc, gt_idx + 3 * nc])
-    weights = torch.cat([torch.ones_like(pr_hit), pr_hit, torch.ones_like(gt_hit), gt_hit])
-    counts = torch.bincount(idx, weights=weights.double(), minlength=4 * nc)
-    counts = counts.long().view(4, n, c)
-    out[..., 6:10] = counts.permute(1, 2, 0)
+    out[..., 6] = pr_bd.sum((2, 3))
+    out[..., 7] = (pr_bd & gt_near).sum((2, 3))
+    out[..., 8] = gt_bd.sum((2, 3))
+    out[..., 9] = (gt_bd & pr_near).sum((2, 3))
     return out
 
 

@@ -79,6 +79,7 @@ class BoundaryReCAMLoss(nn.Module):
                  eps: float = 1e-6,
                  **kwargs) -> None:
         super().__init__()
+        self._labels_checked = False
         reject_unknown_keys(_NAME, kwargs)
         if mask_source not in MASK_SOURCES:
             raise ValueError(f'{_NAME}: mask_source must be one of {MASK_SOURCES}, '
@@ -155,7 +156,10 @@ class BoundaryReCAMLoss(nn.Module):
             Tensor: Scalar loss.
         """
         ignore_index = self.ignore_index if ignore_index is None else ignore_index
-        check_seg_inputs(cls_score, label, ignore_index, _NAME)
+        # the label values are read on the host (a device sync) once
+        check_seg_inputs(cls_score, label, ignore_index, _NAME,
+                         check_values=not self._labels_checked)
+        self._labels_checked = True
         num_classes = cls_score.shape[1]
         if self.num_classes is not None and num_classes != self.num_classes:
             raise ValueError(f'{_NAME}: num_classes={self.num_classes} but cls_score has '

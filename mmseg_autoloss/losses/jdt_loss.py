@@ -18,6 +18,7 @@ import torch.nn as nn
 
 from mmseg.registry import MODELS
 
+from ..surrogates.sync import batch_max, batch_sum
 from .utils import apply_pixel_weight, check_seg_inputs, one_hot_with_ignore, reject_unknown_keys
 
 _MODES = ('PRESENT', 'ALL')
@@ -69,11 +70,15 @@ def tversky_loss_from_counts(tp: torch.Tensor, fp: torch.Tensor, fn: torch.Tenso
     return loss
 
 
-def _weighted_mean(values: torch.Tensor, weights: torch.Tensor, dim) -> Tuple[torch.Tensor, ...]:
-    """Sum(w·v)/Sum(w) along ``dim``, and which slices had positive weight."""
-    total = weights.sum(dim)
+def _weighted_mean(values: torch.Tensor, weights: torch.Tensor, dim,
+                   sync: bool = False) -> Tuple[torch.Tensor, ...]:
+    """Sum(w·v)/Sum(w) along ``dim``, and which slices had positive weight.
+
+    With ``sync`` and ``dim = 0`` (images) both sums run over all ranks.
+    """
+    total = batch_sum(weights, dim, sync)
     ok = total > 0
-    mean = (values * weights).sum(dim) / torch.where(ok, total, torch.ones_like(total))
+    mean = batch_sum(values * weights, dim, sync) / torch.where(ok, total, torch.ones_like(total))
     return mean, ok
 
 
@@ -81,7 +86,8 @@ def jdt_loss(prob: torch.Tensor, target: torch.Tensor, mask: Optional[torch.Tens
              weights: Tuple[float, float, float] = (1.0, 0.0, 0.0), alpha: float = 1.0,
              beta: float = 1.0, gamma: float = 1.0, smooth: float = 1e-3,
              log_loss: bool = False, class_weights: Optional[torch.Tensor] = None,
-             active_mode: str = 'PRESENT', threshold: float = 0.01) -> torch.Tensor:
+             active_mode: str = 'PRESENT', threshold: float = 0.01,
+             sync: bool = False) -> torch.Tensor:
     """The JDT loss with dataset(batch)/image/class aggregation.
 
     Args:
@@ -101,6 +107,8 @@ def jdt_loss(prob: torch.Tensor, target: torch.Tensor, mask: Optional[torch.Tens
             reaches ``threshold`` somewhere in the aggregation scope (batch
             for D, image for I/C); 'ALL': every class.
         threshold (float): Presence threshold on label values.
+        sync (bool): Aggregate over all DDP ranks' images, as one batch
+            (:mod:`mmseg_autoloss.surrogates.sync`).
 
     Returns:
         Tensor: Scalar loss. With no active class it is ``0·sum(prob)``
@@ -119,9 +127,10 @@ def jdt_loss(prob: torch.Tensor, target: torch.Tensor, mask: Optional[torch.Tens
         if active_mode == 'ALL':
             active = torch.ones(c, dtype=prob.dtype, device=prob.device)
         else:
-            active = (target.amax((0, 2, 3)) > threshold).to(prob.dtype)
-        loss_c = tversky_loss_from_counts(tp.sum(0), fp.sum(0), fn.sum(0), alpha, beta, smooth,
-                                          gamma, log_loss)
+            active = (batch_max(target.amax((0, 2, 3)), sync) > threshold).to(prob.dtype)
+        loss_c = tversky_loss_from_counts(batch_sum(tp, 0, sync), batch_sum(fp, 0, sync),
+                                          batch_sum(fn, 0, sync), alpha, beta, smooth, gamma,
+                                          log_loss)
         # an empty weight sum gives 0 (no active class contributes nothing)
         mean, _ = _weighted_mean(loss_c, cw * active, 0)
         total = total + w_d * mean
@@ -133,10 +142,10 @@ def jdt_loss(prob: torch.Tensor, target: torch.Tensor, mask: Optional[torch.Tens
         loss_nc = tversky_loss_from_counts(tp, fp, fn, alpha, beta, smooth, gamma, log_loss)
         if w_i > 0:
             per_image, ok = _weighted_mean(loss_nc, active * cw, 1)
-            mean, _ = _weighted_mean(per_image, ok.to(prob.dtype), 0)
+            mean, _ = _weighted_mean(per_image, ok.to(prob.dtype), 0, sync)
             total = total + w_i * mean
         if w_c > 0:
-            per_class, ok = _weighted_mean(loss_nc, active, 0)
+            per_class, ok = _weighted_mean(loss_nc, active, 0, sync)
             mean, _ = _weighted_mean(per_class, cw * ok.to(prob.dtype), 0)
             total = total + w_c * mean
     return total
@@ -165,6 +174,11 @@ class JDTLoss(nn.Module):
         threshold (float): Presence threshold for 'PRESENT', in [0, 1).
         loss_weight (float): Multiplier of the loss.
         loss_name (str): Name in the log; must start with ``loss_``.
+        sync_stats (bool): Under DDP, aggregate the counts over all ranks'
+            images, so the loss is that of the global batch (off by default,
+            as in the authors' release; see docs/method.md).
+        check_labels (bool): Check the label values on every call (reads
+            them on the host); otherwise only the first call checks.
     """
 
     default_loss_name = 'loss_jdt'
@@ -184,9 +198,16 @@ class JDTLoss(nn.Module):
                  threshold: float = 0.01,
                  loss_weight: float = 1.0,
                  loss_name: Optional[str] = None,
+                 sync_stats: bool = False,
+                 check_labels: bool = False,
                  **kwargs) -> None:
         super().__init__()
         name = type(self).__name__
+        for key, val in (('sync_stats', sync_stats), ('check_labels', check_labels)):
+            if not isinstance(val, bool):
+                raise TypeError(f'{name}: {key} must be True or False, got {val!r}')
+        self.sync_stats, self.check_labels = sync_stats, check_labels
+        self._labels_checked = False
         reject_unknown_keys(name, kwargs)
         for key, val in (('mIoUD', mIoUD), ('mIoUI', mIoUI), ('mIoUC', mIoUC), ('alpha', alpha),
                          ('beta', beta), ('smooth', smooth), ('loss_weight', loss_weight)):
@@ -263,7 +284,10 @@ class JDTLoss(nn.Module):
         if extra:
             raise TypeError(f'{name}.forward got unsupported argument(s) {sorted(extra)}')
         soft = label.dim() == 4
-        check_seg_inputs(cls_score, label, ignore_index, name, soft_target=soft)
+        check_values = self.check_labels or not self._labels_checked
+        check_seg_inputs(cls_score, label, ignore_index, name, soft_target=soft,
+                         check_values=check_values)
+        self._labels_checked = True
         c = cls_score.shape[1]
         if self.class_weights is not None and self.class_weights.numel() != c:
             raise ValueError(f'{name}: class_weights has {self.class_weights.numel()} entries '
@@ -274,7 +298,7 @@ class JDTLoss(nn.Module):
         if soft:
             if not label.dtype.is_floating_point:
                 raise ValueError(f'{name}: soft labels must be floating point, got {label.dtype}')
-            lo, hi = torch.aminmax(label.detach())
+            lo, hi = torch.aminmax(label.detach()) if check_values else (0, 1)
             if lo < 0 or hi > 1:
                 raise ValueError(f'{name}: soft label values must lie in [0, 1], got range '
                                  f'[{float(lo):.4g}, {float(hi):.4g}]')
@@ -288,7 +312,7 @@ class JDTLoss(nn.Module):
             mode = self.active_classes_mode_hard
         loss = jdt_loss(prob, target, mask, (self.mIoUD, self.mIoUI, self.mIoUC), self.alpha,
                         self.beta, self.gamma, self.smooth, self.log_loss, self.class_weights,
-                        mode, self.threshold)
+                        mode, self.threshold, self.sync_stats)
         return self.loss_weight * loss
 
     @property

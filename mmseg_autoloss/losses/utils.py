@@ -30,8 +30,12 @@ def reject_unknown_keys(loss_type: str, extra: Dict) -> None:
 
 
 def check_seg_inputs(pred: torch.Tensor, target: torch.Tensor, ignore_index: int,
-                     loss_type: str, soft_target: bool = False) -> None:
+                     loss_type: str, soft_target: bool = False,
+                     check_values: bool = True) -> None:
     """Check logits (N, C, H, W) against labels (N, H, W) or soft (N, C, H, W).
+
+    ``check_values`` also checks the hard label values, which reads them on
+    the host (a device sync): losses do it at their first call or on request.
 
     Raises:
         ValueError: naming the offending shape or label values.
@@ -49,6 +53,8 @@ def check_seg_inputs(pred: torch.Tensor, target: torch.Tensor, ignore_index: int
                          f'shape {tuple(pred.shape)} (expected label (N, H, W) = {(n, h, w)})')
     if target.dtype.is_floating_point:
         raise ValueError(f'{loss_type}: hard labels must be an integer tensor, got {target.dtype}')
+    if not check_values:
+        return
     bad = ((target < 0) | (target >= c)) & (target != ignore_index)
     if bool(bad.any()):
         values = torch.unique(target[bad]).tolist()[:10]

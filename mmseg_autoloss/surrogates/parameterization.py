@@ -19,19 +19,16 @@ bottom of a jump (the lowest piece whose u-range holds y), except g(1) = 1,
 so the truth table stays exact for degenerate θ on the edges of [0, 1].
 """
 import math
-import threading
-from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
-from torch.autograd.function import once_differentiable
 
 __all__ = [
     'METRICS', 'METRIC_NUM_G', 'DEFAULT_NUM_PIECES', 'PARAMETERIZATIONS', 'check_target_metric',
     'check_parameterization', 'check_num_pieces', 'num_params_per_g', 'num_theta',
     'identity_theta', 'theta_to_control_points', 'control_points_to_theta', 'check_theta',
     'check_control_points', 'full_control_points', 'PiecewiseG', 'build_g_functions',
-    'bezier_g', 'linear_g', 'clear_scratch', 'evaluate_packed'
+    'bezier_g', 'linear_g', 'g_formula', 'apply_g'
 ]
 
 ArrayLike = Union[torch.Tensor, Sequence[float]]
@@ -49,7 +46,6 @@ PARAMETERIZATIONS = ('bezier', 'linear')
 
 WIDTH_EPS = 1e-12  # u-width at or below which a piece is a vertical jump
 _SQRT_FLOOR = 1e-24  # floor of the discriminant D²: D >= 1e-12 keeps g' = …/D finite
-CPU_BLOCK = 1 << 17  # elements per block on CPU: the work buffers stay in cache
 
 
 def check_target_metric(target_metric: str) -> str:
@@ -232,96 +228,82 @@ def full_control_points(points: ArrayLike, num_pieces: int) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------
-# Evaluation
+# Evaluation: one formula for every piece of every parameterization
 # --------------------------------------------------------------------------
-class _PiecewiseFn(torch.autograd.Function):
-    """g(y) and g'(y) in one pass; backward is a single multiply.
+# Columns of a piece's constants (see PiecewiseG.packed).
+PACKED_KEYS = ('shift', 'alpha', 'm2', 'c', 'm', 'p', 'q', 'base', 'pa', 'qa', 'lo', 'hi')
 
-    The autograd graph of the ~20 element-wise ops would keep as many
-    full-size tensors alive and double the cost of the backward.
+
+def g_formula(y: torch.Tensor, consts: torch.Tensor, thresholds: torch.Tensor,
+              need_slope: bool = True) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """g(y) and g'(y) of a piecewise g from its packed constants.
+
+    Each element first picks the constants of its piece (the highest piece
+    whose threshold it passes), then a piece maps ``x = alpha·y + shift``
+    (clamped to [0, 1]) to its curve parameter with the conjugate root
+    ``s = x / (m + D)``, ``D = sqrt(m² + (1-2m)x)``, exact on a straight
+    piece (m = 1/2), and ``g = base + (p + q·s)·s``, clamped to the piece's
+    v-range so rounding never crosses a joint. ``g' = (pa + qa·s) / D``.
+
+    Args:
+        y (Tensor): Input of any shape, float32 or float64.
+        consts (Tensor): (P, 12) piece constants (:data:`PACKED_KEYS`).
+        thresholds (Tensor): (P - 1,) piece thresholds.
+        need_slope (bool): Also return g'.
+
+    Returns:
+        tuple: g(y) and g'(y) (None unless ``need_slope``), shaped like y.
     """
+    cs = consts[0].unbind()
+    for k in range(1, consts.shape[0]):
+        above = y > thresholds[k - 1]
+        cs = [torch.where(above, b, a) for a, b in zip(cs, consts[k].unbind())]
+    shift, alpha, m2, c, m, p, q, base, pa, qa, lo, hi = cs
+    x = torch.addcmul(shift, y, alpha).clamp(0, 1)
+    den = torch.addcmul(m2, c, x).clamp_min(_SQRT_FLOOR).sqrt()
+    s = x / (den + m)
+    value = torch.addcmul(base, torch.addcmul(p, q, s), s)
+    value = torch.minimum(torch.maximum(value, lo), hi)
+    # g(1) = 1 exactly, also for one piece solved from y = 0
+    value = value.masked_fill(y >= 1, 1)
+    if not need_slope:
+        return value, None
+    # rounding (s a hair past 1 where dv/ds ends at 0) must not turn g' < 0
+    return value, (torch.addcmul(pa, qa, s) / den).clamp_min(0)
+
+
+class _GFunction(torch.autograd.Function):
+    """g with its slope from the same pass; keeps one tensor for the backward
+    instead of the ~30 intermediates of the formula's autograd graph."""
 
     @staticmethod
-    def forward(ctx, y: torch.Tensor, g_obj: 'PiecewiseG') -> torch.Tensor:
-        need_grad = ctx.needs_input_grad[0]
-        value, deriv = g_obj._evaluate(y, need_grad, deriv_dtype=None)
-        if need_grad:
-            ctx.save_for_backward(deriv)  # float32/64: g' may exceed half's range
+    def forward(ctx, y, consts, thresholds):
+        value, slope = g_formula(y, consts, thresholds)
+        ctx.save_for_backward(slope)
         return value
 
     @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_out: torch.Tensor):
-        deriv, = ctx.saved_tensors
-        grad = grad_out.to(deriv.dtype) * deriv
-        if grad_out.dtype in (torch.float16, torch.bfloat16):
-            big = torch.finfo(grad_out.dtype).max
-            grad = grad.clamp_(-big, big)
-        return grad.to(grad_out.dtype), None
+    def backward(ctx, grad):
+        slope, = ctx.saved_tensors
+        return grad * slope, None, None
 
 
-def _indicator(y: torch.Tensor, bound: float, out: torch.Tensor) -> torch.Tensor:
-    """Float 0/1 indicator of ``y > bound`` (of ``y >= 1`` when bound is 1).
-
-    A float ``out`` of the comparison feeds ``lerp_`` directly: a bool mask
-    and ``where`` are several times slower on CPU.
-    """
-    if bound >= 1:  # the top of a jump at u = 1 belongs to y = 1
-        return torch.ge(y, 1.0, out=out)
-    return torch.gt(y, bound, out=out)
-
-
-class _ScratchPool(threading.local):
-    """Reusable flat work buffers for the blocked evaluations on CPU.
-
-    Fresh multi-megabyte CPU tensors cost page faults on every allocation
-    (glibc hands large blocks back to the OS), so a few block-sized buffers
-    per (dtype, tag) are kept and handed out as views of the size asked for
-    (a shorter last block reuses them too). Larger requests and devices with
-    a caching allocator (CUDA) get plain ``torch.empty``.
-    """
-    max_keys = 16
-    max_numel = 4 * CPU_BLOCK
-
-    def __init__(self):
-        self.bufs: 'OrderedDict[tuple, List[torch.Tensor]]' = OrderedDict()
-
-    def get(self, numel: int, dtype: torch.dtype, device: torch.device, k: int,
-            tag: str = 'work') -> List[torch.Tensor]:
-        if device.type != 'cpu' or numel > self.max_numel:
-            return [torch.empty(numel, dtype=dtype, device=device) for _ in range(k)]
-        key = (dtype, tag)
-        bufs = [b for b in self.bufs.pop(key, []) if b.numel() >= numel]
-        while len(bufs) < k:
-            bufs.append(torch.empty(max(numel, CPU_BLOCK), dtype=dtype))
-        self.bufs[key] = bufs
-        while len(self.bufs) > self.max_keys:
-            self.bufs.popitem(last=False)
-        return [b[:numel] for b in bufs[:k]]
-
-    def clear(self) -> None:
-        self.bufs.clear()
-
-
-_SCRATCH = _ScratchPool()
-
-
-def clear_scratch() -> None:
-    """Free the CPU work buffers kept between g evaluations (this thread)."""
-    _SCRATCH.clear()
+def apply_g(y: torch.Tensor, consts: torch.Tensor, thresholds: torch.Tensor) -> torch.Tensor:
+    """g(y) from packed constants, differentiable in ``y``."""
+    if y.requires_grad and torch.is_grad_enabled():
+        return _GFunction.apply(y, consts, thresholds)
+    return g_formula(y, consts, thresholds, need_slope=False)[0]
 
 
 class PiecewiseG:
     """One monotone g: [0, 1] -> [0, 1] from absolute control points.
 
-    Element-wise over a tensor of any shape with tensor ops only: every piece
-    is evaluated in closed form (the quadratic in u is inverted with the
-    conjugate root ``s = x / (m + sqrt(m² + (1-2m)x))``, exact at m = 1/2, the
-    straight line) and the pieces are blended with 0/1 indicators of the piece
-    bounds. The first piece is solved from its left end and the last from its
-    right end, so g(0) = 0 and g(1) = 1 hold exactly in floating point.
-    Computation runs in float32 (float64 stays float64); the result has the
-    input dtype. Differentiable in ``y`` only (θ is a fixed hyper-parameter).
+    Element-wise over a tensor of any shape (:func:`g_formula`). The first
+    piece is solved from its left end and the last from its right end, so
+    g(0) = 0 and g(1) = 1 hold exactly in floating point. float32 and
+    float64 are computed in their own precision, half precision in float32;
+    the result has the input dtype. Differentiable in ``y`` only (θ is a
+    fixed hyper-parameter).
 
     Args:
         points: Flat absolute points of ONE g (``2(2n-1)`` numbers).
@@ -335,272 +317,93 @@ class PiecewiseG:
         pts = check_control_points(points, self.num_pieces, num_g=1)
         self.points = pts.detach().to(torch.float64).cpu()
         full = full_control_points(self.points, self.num_pieces)[0].tolist()
-        # Python floats: scalar ops are the fastest and never sync a device.
-        self.pieces, self.bounds = (self._linear_pieces(full) if parameterization == 'linear'
-                                    else self._bezier_pieces(full))
-        self._const_cache: Dict = {}
+        self.rows, self.bounds = (self._linear_rows(full) if parameterization == 'linear'
+                                  else self._bezier_rows(full))
+        self._cache: Dict = {}
 
     def __repr__(self) -> str:
         return (f'PiecewiseG({self.parameterization}, num_pieces={self.num_pieces}, '
                 f'points={[round(v, 6) for v in self.points.tolist()]})')
 
     @staticmethod
-    def _bezier_pieces(full: List[List[float]]):
-        pieces, bounds = [], []
+    def _bezier_rows(full: List[List[float]]) -> Tuple[List[List[float]], List[float]]:
+        rows, bounds = [], []
         n = (len(full) - 1) // 2
         for k in range(n):
             (a0, b0), (a1, b1), (a2, b2) = full[2 * k], full[2 * k + 1], full[2 * k + 2]
             d = a2 - a0
-            jump = d <= WIDTH_EPS
+            jump = d <= WIDTH_EPS  # a vertical jump: s stays 0, g = base, g' = 0
             inv_d = 0.0 if jump else 1.0 / d
-            reverse = k == n - 1 and n > 1
-            if reverse:
-                # Solved from (a2, b2) backwards: t = 1 - s, exact at y = a2.
+            q = b0 - 2 * b1 + b2
+            if k == n - 1 and n > 1:  # solved from (a2, b2) backwards: exact at y = a2
                 m = 0.0 if jump else min(max((a2 - a1) * inv_d, 0.0), 1.0)
-                start, alpha, base, p, q = a2, -inv_d, b2, 2 * (b1 - b2), b0 - 2 * b1 + b2
+                start, alpha, base, p = a2, -inv_d, b2, 2 * (b1 - b2)
             else:
                 m = 0.0 if jump else min(max((a1 - a0) * inv_d, 0.0), 1.0)
-                start, alpha, base, p, q = a0, inv_d, b0, 2 * (b1 - b0), b0 - 2 * b1 + b2
-            if jump:  # s stays 0: g = base, g' = 0
+                start, alpha, base, p = a0, inv_d, b0, 2 * (b1 - b0)
+            if jump:
                 p = q = 0.0
-            pieces.append(dict(shift=-alpha * start, alpha=alpha, m=m, m2=m * m, c=1 - 2 * m,
-                               base=base, p=p, q=q, pa=0.5 * p * alpha, qa=q * alpha, lo=b0,
-                               hi=b2, one=1.0, near_vertical=min(m, 1 - m) < 0.01))
+            rows.append([-alpha * start, alpha, m * m, 1 - 2 * m, m, p, q, base, 0.5 * p * alpha,
+                         q * alpha, b0, b2])
             if k < n - 1:
                 bounds.append(a2)
-        return pieces, bounds
+        return rows, bounds
 
     @staticmethod
-    def _linear_pieces(full: List[List[float]]):
-        pieces, bounds = [], []
+    def _linear_rows(full: List[List[float]]) -> Tuple[List[List[float]], List[float]]:
+        # a straight piece is the Bézier formula with m = 1/2, q = 0 (s = x)
+        rows, bounds = [], []
         last = len(full) - 2
         for k in range(len(full) - 1):
             (u0, v0), (u1, v1) = full[k], full[k + 1]
-            w = u1 - u0
-            jump = w <= WIDTH_EPS
-            inv_w = 0.0 if jump else 1.0 / w
+            jump = u1 - u0 <= WIDTH_EPS
+            inv_w = 0.0 if jump else 1.0 / (u1 - u0)
             dv = 0.0 if jump else v1 - v0
             if k == last and k > 0:  # from the right end: exact g(1) = 1
-                pieces.append(dict(shift=u1 * inv_w, alpha=-inv_w, base=v1, slope=-dv,
-                                   deriv=dv * inv_w, lo=v0, hi=v1, one=1.0))
+                shift, alpha, base, slope = u1 * inv_w, -inv_w, v1, -dv
             else:
-                pieces.append(dict(shift=-u0 * inv_w, alpha=inv_w, base=v0, slope=dv,
-                                   deriv=dv * inv_w, lo=v0, hi=v1, one=1.0))
+                shift, alpha, base, slope = -u0 * inv_w, inv_w, v0, dv
+            rows.append([shift, alpha, 0.25, 0.0, 0.5, slope, 0.0, base, 0.5 * slope * alpha,
+                         0.0, v0, v1])
             if k < last:
                 bounds.append(u1)
-        return pieces, bounds
-
-    def _consts(self, dtype: torch.dtype, device: torch.device) -> List[Dict[str, torch.Tensor]]:
-        """0-d tensors of the piece constants: ``torch.add(c, x, alpha=a)`` is
-        one pass where ``x * a + c`` is two."""
-        key = (dtype, str(device))
-        if key not in self._const_cache:
-            self._const_cache[key] = [{
-                k: torch.tensor(v, dtype=dtype, device=device)
-                for k, v in pc.items() if isinstance(v, float)
-            } for pc in self.pieces]
-        return self._const_cache[key]
-
-    def _bounds_in(self, dtype: torch.dtype) -> List[float]:
-        """Piece bounds rounded to ``dtype``: a bound that rounds to 1 must
-        send y = 1 to the top piece (else g(1) = 1 breaks in float32)."""
-        key = ('bounds', dtype)
-        if key not in self._const_cache:
-            self._const_cache[key] = [torch.tensor(b, dtype=dtype).item() for b in self.bounds]
-        return self._const_cache[key]
+        return rows, bounds
 
     def packed(self, dtype: torch.dtype, device: torch.device
                ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """The pieces as tensors for :func:`evaluate_packed`.
+        """The constants (P, 12) and thresholds (P - 1,) for :func:`g_formula`.
 
-        A linear piece is the Bézier piece with ``m = 1/2`` and ``q = 0``
-        (then ``D = 1/2`` and ``s = x`` exactly), so one formula serves both.
-
-        Returns:
-            tuple[Tensor, Tensor]: Constants (P, 12) in the order of
-            :data:`PACKED_KEYS` and thresholds (P - 1,): piece k > 0 applies
-            where ``y > thresholds[k - 1]`` (a bound at 1 becomes the float
-            just below 1, i.e. ``y >= 1``).
+        Cached per dtype and device (made once, so no host transfer per
+        call). A bound that rounds to 1 in ``dtype`` becomes the float just
+        below 1, i.e. ``y >= 1`` takes the top piece and g(1) = 1 holds.
         """
-        key = ('packed', dtype, str(device))
-        if key not in self._const_cache:
-            rows = []
-            for pc in self.pieces:
-                if self.parameterization == 'linear':
-                    pc = dict(pc, m=0.5, m2=0.25, c=0.0, p=pc['slope'], q=0.0,
-                              pa=0.5 * pc['slope'] * pc['alpha'], qa=0.0)
-                rows.append([pc[k] for k in PACKED_KEYS])
-            below_one = torch.nextafter(torch.tensor(1.0, dtype=dtype),
-                                        torch.tensor(0.0, dtype=dtype)).item()
-            bounds = [b if b < 1 else below_one for b in self._bounds_in(dtype)]
-            self._const_cache[key] = (torch.tensor(rows, dtype=dtype, device=device),
-                                      torch.tensor(bounds, dtype=dtype, device=device))
-        return self._const_cache[key]
+        key = (dtype, str(device))
+        if key not in self._cache:
+            one = torch.tensor(1.0, dtype=dtype)
+            below_one = torch.nextafter(one, torch.zeros_like(one)).item()
+            bounds = [torch.tensor(b, dtype=dtype).item() for b in self.bounds]
+            bounds = [b if b < 1 else below_one for b in bounds]
+            self._cache[key] = (torch.tensor(self.rows, dtype=dtype, device=device),
+                                torch.tensor(bounds, dtype=dtype, device=device))
+        return self._cache[key]
 
-    def _piece(self, y: torch.Tensor, pc: Dict, cs: Dict[str, torch.Tensor], value: torch.Tensor,
-               x: torch.Tensor, den: torch.Tensor, deriv: Optional[torch.Tensor]) -> None:
-        """Evaluate one piece on every element of a block, into the buffers.
-
-        ``value`` <- g; for Bézier with ``deriv`` given, g' goes to ``deriv``
-        (which may be ``x``). ``x`` and ``den`` are scratch.
-        """
-        # x = alpha (y - start), clamped: the other pieces' range maps outside
-        if pc['alpha'] == 1.0 and pc['shift'] == 0.0:
-            torch.clamp(y, 0, 1, out=x)
-        else:
-            torch.add(cs['shift'], y, alpha=pc['alpha'], out=x).clamp_(0, 1)
-        if self.parameterization == 'linear':
-            torch.add(cs['base'], x, alpha=pc['slope'], out=value).clamp_(pc['lo'], pc['hi'])
-            return
-        # s = x / (m + D) with D = sqrt(m² + (1-2m)x); x becomes s in place.
-        # The floor only matters where m is near 0 or 1 (vertical tangents).
-        torch.add(cs['m2'], x, alpha=pc['c'], out=den)
-        if pc['near_vertical']:
-            den.clamp_(min=_SQRT_FLOOR)
-        den.sqrt_()
-        s = x.div_(torch.add(den, pc['m'], out=value))  # value: scratch until below
-        torch.add(cs['p'], s, alpha=pc['q'], out=value).mul_(s)
-        if pc['base'] != 0:
-            value.add_(pc['base'])
-        value.clamp_(pc['lo'], pc['hi'])  # rounding must not cross a joint
-        if deriv is None:
-            return
-        # g' = (dg/ds) / (du/ds) = (p + 2qs)·alpha / (2(m + (1-2m)s)), and
-        # m + (1-2m)s = D; D >= 1e-12 by the floor above.
-        torch.add(cs['pa'], s, alpha=pc['qa'], out=deriv).div_(den)
-
-    def _evaluate(self, y: torch.Tensor, need_grad: bool, deriv_dtype: Optional[torch.dtype] = 0,
-                  scratch_value: Union[bool, str] = False):
-        """(g(y), g'(y) or None) without autograd.
-
-        On CPU the flat tensor is processed in blocks of :data:`CPU_BLOCK`
-        elements: the ~40 element-wise passes of a block then stay in the CPU
-        cache instead of streaming the whole tensor through memory 40 times
-        (several times faster). Blocks are memory chunks, not pixels or
-        classes: every op inside is vectorized.
-
-        Args:
-            y (Tensor): Input of any shape.
-            need_grad (bool): Also compute g'.
-            deriv_dtype: dtype of g' (0: y's dtype, None: the working dtype).
-            scratch_value (bool or str): Write g (and g') into reusable work
-                buffers (valid until the next evaluation with the same tag; a
-                str picks the tag, True means 'value'; float32/64 input only).
-                Saves allocations when both are consumed at once.
-        """
-        out_dtype = y.dtype
-        work = torch.float64 if y.dtype == torch.float64 else torch.float32
-        shape = y.shape
-        flat = y.detach().to(work).reshape(-1)
-        n, dev = flat.numel(), flat.device
-        if scratch_value:
-            tag = scratch_value if isinstance(scratch_value, str) else 'value'
-            value = _SCRATCH.get(n, work, dev, 1, tag=tag)[0]
-            deriv = _SCRATCH.get(n, work, dev, 1, tag=tag + "'")[0] if need_grad else None
-        else:
-            value = torch.empty(n, dtype=work, device=dev)
-            deriv = torch.empty(n, dtype=work, device=dev) if need_grad else None
-        block = min(n, CPU_BLOCK) if dev.type == 'cpu' else n
-        work_bufs = _SCRATCH.get(max(block, 1), work, dev, 4)
-        for start in range(0, n, max(block, 1)):
-            end = min(start + block, n)
-            self._evaluate_block(flat[start:end], value[start:end],
-                                 None if deriv is None else deriv[start:end],
-                                 *(b[:end - start] for b in work_bufs))
-        value = value.view(shape).to(out_dtype)
-        if deriv is not None:
-            deriv = deriv.view(shape)
-            if deriv_dtype is not None:
-                deriv = deriv.to(out_dtype if deriv_dtype == 0 else deriv_dtype)
-        return value, deriv
-
-    def _evaluate_block(self, y: torch.Tensor, value: torch.Tensor, deriv: Optional[torch.Tensor],
-                        x: torch.Tensor, den: torch.Tensor, v_k: torch.Tensor,
-                        ind: torch.Tensor) -> None:
-        """g (and g') of a flat block into ``value`` (``deriv``); the rest is scratch."""
-        need_grad = deriv is not None
-        linear = self.parameterization == 'linear'
-        consts = self._consts(y.dtype, y.device)
-        self._piece(y, self.pieces[0], consts[0], value, x, den, None if linear else deriv)
-        if need_grad and linear:
-            prev = self.pieces[0]['deriv']
-            deriv.fill_(prev)
-        for bound, pc, cs in zip(self._bounds_in(y.dtype), self.pieces[1:], consts[1:]):
-            _indicator(y, bound, ind)
-            self._piece(y, pc, cs, v_k, x, den, None if (linear or not need_grad) else x)
-            # Indicators are nested (y above bound k => above bound k-1), so
-            # blending in order leaves the highest piece whose bound y passed;
-            # lerp with weight 0 or 1 returns either end exactly.
-            value.lerp_(v_k, ind)
-            if not need_grad:
-                continue
-            if linear:
-                deriv.add_(ind, alpha=pc['deriv'] - prev)
-                prev = pc['deriv']
-            else:
-                deriv.lerp_(x, ind)
-        if len(self.pieces) == 1:
-            # One Bézier piece is solved from y = 0; make g(1) = 1 exact too
-            # (1 - v is exact for v near 1, so v + (1 - v) is exactly 1).
-            _indicator(y, 1.0, ind)
-            value.lerp_(consts[0]['one'], ind)
-        if need_grad:
-            # Rounding (s a hair past 1 where dv/ds ends at 0, or the blend)
-            # must not turn a zero slope negative.
-            deriv.clamp_(min=0)
-
-    def __call__(self, y: torch.Tensor) -> torch.Tensor:
-        """g(y), element-wise; gradients flow to ``y``."""
+    def _work(self, y: torch.Tensor) -> Tuple[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]:
         if not isinstance(y, torch.Tensor):
             raise TypeError(f'g expects a tensor, got {type(y).__name__}')
         if not y.dtype.is_floating_point:
             raise TypeError(f'g expects a floating tensor, got {y.dtype}')
-        if y.requires_grad and torch.is_grad_enabled():
-            return _PiecewiseFn.apply(y, self)
-        return self._evaluate(y, False)[0]
+        work = y if y.dtype in (torch.float32, torch.float64) else y.float()
+        return work, self.packed(work.dtype, work.device)
+
+    def __call__(self, y: torch.Tensor) -> torch.Tensor:
+        """g(y), element-wise; gradients flow to ``y``."""
+        work, packed = self._work(y)
+        return apply_g(work, *packed).to(y.dtype)
 
     def derivative(self, y: torch.Tensor) -> torch.Tensor:
         """g'(y) element-wise (at a joint: of the lower piece; at a jump: 0)."""
-        return self._evaluate(y, True)[1]
-
-
-# Column order of :meth:`PiecewiseG.packed`.
-PACKED_KEYS = ('shift', 'alpha', 'm2', 'c', 'm', 'p', 'q', 'base', 'pa', 'qa', 'lo', 'hi')
-
-
-def evaluate_packed(y: torch.Tensor, consts: torch.Tensor, thresholds: torch.Tensor
-                    ) -> Tuple[torch.Tensor, torch.Tensor]:
-    """g(y) and g'(y) from :meth:`PiecewiseG.packed`, out-of-place ops only.
-
-    The formula of :meth:`PiecewiseG._piece` and its blending written as one
-    expression that ``torch.compile`` fuses into a single loop (the eager
-    :meth:`PiecewiseG._evaluate` reuses buffers instead). The constants are
-    tensors, so a compiled graph serves every θ.
-
-    Args:
-        y (Tensor): Input of any shape, float32 or float64.
-        consts (Tensor): (P, 12) piece constants.
-        thresholds (Tensor): (P - 1,) piece thresholds.
-
-    Returns:
-        tuple[Tensor, Tensor]: g(y) and g'(y), shaped like ``y``.
-    """
-    # Each element's piece constants are picked first (nested like the
-    # eager blend: the highest piece whose threshold y passes), so the one
-    # square root and two divisions run once per element, not per piece.
-    cs = consts[0].unbind()
-    for k in range(1, consts.shape[0]):
-        above = y > thresholds[k - 1]
-        cs = [torch.where(above, b, a) for a, b in zip(cs, consts[k].unbind())]
-    shift, alpha, m2, c, m, p, q, base, pa, qa, lo, hi = cs
-    x = (y * alpha + shift).clamp(0, 1)
-    den = (m2 + c * x).clamp_min(_SQRT_FLOOR).sqrt()
-    s = x / (m + den)
-    value = torch.minimum(torch.maximum((p + q * s) * s + base, lo), hi)
-    deriv = (pa + qa * s) / den
-    # one piece is solved from y = 0: g(1) = 1 exactly as in the eager path
-    value = torch.where(y >= 1, torch.ones_like(value), value)
-    return value, deriv.clamp_min(0)
+        work, packed = self._work(y)
+        return g_formula(work.detach(), *packed)[1].to(y.dtype)
 
 
 def build_g_functions(num_g: int, num_pieces: int, parameterization: str = 'bezier',
@@ -645,4 +448,3 @@ def _infer_pieces(points: ArrayLike) -> int:
     if k % 2 or n != math.floor(n) or n < 1:
         raise ValueError(f'{k} control-point numbers do not make one g: expected 2(2n-1)')
     return int(n)
-

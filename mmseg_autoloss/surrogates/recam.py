@@ -20,7 +20,7 @@ from typing import Callable, Optional
 
 import torch
 
-from .boundary import class_boundaries, dilate
+from ..boundary import class_boundaries, dilate
 
 __all__ = ['MASK_SOURCES', 'MASK_REGIONS', 'class_soft_masks', 'boundary_emphasis',
            'masked_class_scores', 'recam_pooled_ce', 'boundary_recam_loss']
@@ -160,8 +160,7 @@ def boundary_recam_loss(logits: torch.Tensor, label: torch.Tensor, *,
     # gradient is the bounded (M_i / ΣM)(softmax(s) - e_k).
     source = logits.detach() if detach_mask else logits
     masks = class_soft_masks(source, mask_source, valid, eps)
-    labelled = label.clone()
-    labelled[label == ignore_index] = -1
+    labelled = torch.where(label == ignore_index, torch.full_like(label, -1), label)
     if boundary_weight > 0:
         masks = masks * boundary_emphasis(labelled, num_classes, tol,
                                           boundary_weight).to(masks.dtype)

@@ -143,7 +143,7 @@ def test_compile_option_gives_the_eager_loss():
     logits, label = _inputs(4, h=16, w=16)
     for cfg in (dict(preset='voc_miou'), dict(preset='voc_biou', tol=1),
                 dict(preset='voc_bf1', tol=2),
-                dict(preset='voc_macc')):  # mAcc has no compiled path: ignored
+                dict(preset='voc_macc')):
         eager, fused = build(**cfg), build(compile=True, **cfg)
         assert 'compile=True' in repr(fused) and callable(fused.compile)  # nn.Module's
         grads = []
@@ -162,7 +162,7 @@ def test_in_decode_and_auxiliary_heads(tiny_cfg):
         dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
         dict(type='AutoSegLoss', target_metric='mIoU', preset='voc_miou', compile=True),
         dict(type='AutoSegLoss', preset='voc_bf1', loss_name='loss_bf1', loss_weight=0.5,
-             compile=True)
+             compile=True, sync_stats=True)
     ])
     cfg.model.auxiliary_head.loss_decode = dict(type='AutoSegLoss', target_metric='mAcc',
                                                 preset='voc_macc', loss_weight=0.4)
@@ -213,3 +213,37 @@ def test_cuda_matches_cpu_and_fp16_autocast():
             half = loss(z.half(), label.cuda())
         half.backward()
         assert half.dtype == torch.float32 and bool(torch.isfinite(z.grad).all())
+
+
+def test_labels_checked_at_first_call_or_on_request():
+    logits, label = _inputs()
+    bad = label.clone()
+    bad[1, 0, 0] = 4
+    loss = build()
+    loss(logits, label)
+    # later calls read no label values on the host (no device sync per step)
+    assert torch.isfinite(loss(logits, bad))
+    strict = build(check_labels=True)
+    strict(logits, label)
+    with pytest.raises(ValueError, match=r'label values \[4\]'):
+        strict(logits, bad)
+    with pytest.raises(TypeError, match='sync_stats'):
+        build(sync_stats='yes')
+
+
+def test_bf1_perfect_prediction_on_voc_void_band_is_near_zero():
+    """The issue's reproducer: predicted boundaries on void pixels count (SPEC §1)."""
+    truth = torch.zeros(1, 32, 32, dtype=torch.long)
+    truth[:, 8:24, 8:24] = 1
+    label = truth.clone()
+    label[:, 7:9, 7:25] = 255
+    label[:, 23:25, 7:25] = 255
+    label[:, 7:25, 7:9] = 255
+    label[:, 7:25, 23:25] = 255
+    logits = 10 * F.one_hot(truth, 2).permute(0, 3, 1, 2).float()
+    loss = build(target_metric='BF1', preset='voc_bf1')
+    assert loss(logits, label).item() < 5e-3  # the authors' loss: 0.0013
+    # the hard metric's truth table: exactly 0 on one-hot input
+    hard = relaxed_metric(F.one_hot(truth, 2).permute(0, 3, 1, 2).double(), label, 'BF1',
+                          loss.gs, tol=5)
+    assert hard.item() == pytest.approx(1.0, abs=1e-5)  # eps in the denominators

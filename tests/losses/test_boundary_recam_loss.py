@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from mmseg_autoloss.losses.boundary_recam_loss import BoundaryReCAMLoss
-from mmseg_autoloss.surrogates.boundary import dilate, hard_boundary
+from mmseg_autoloss.boundary import dilate, hard_boundary
 from mmseg_autoloss.surrogates.recam import (boundary_recam_loss, masked_class_scores,
                                              recam_pooled_ce)
 

@@ -1,0 +1,126 @@
+"""Boundary operators shared by the metrics, the surrogates and ReCAM (SPEC §1).
+
+Plain torch, no mmseg import:
+
+- ``BD(m) = m XOR MinPool3x3(m)``: mask pixels with a 3×3 neighbour outside
+  the mask; the image border is not a boundary (outside counts as inside).
+- ``Dil_tol(m) = MaxPool`` of size ``2·tol+1``, stride 1 (square window).
+
+Erosion and dilation are ``F.max_pool2d`` (its implicit padding never wins
+the max, so outside pixels count neither for the min nor for the max). The
+same functions serve hard masks (metrics) and soft masks (surrogates).
+"""
+import torch
+import torch.nn.functional as F
+
+__all__ = ['check_tol', 'erode', 'dilate', 'hard_boundary', 'label_edges', 'class_boundaries',
+           'boundary_band']
+
+
+def check_tol(tol) -> int:
+    """Return ``tol`` as int or raise unless it is a non-negative integer."""
+    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or int(tol) != tol or tol < 0:
+        raise ValueError(f'tol must be a non-negative integer, got {tol!r}')
+    return int(tol)
+
+
+def _pool(x: torch.Tensor, kernel: int, negate: bool = False) -> torch.Tensor:
+    if x.dim() not in (2, 3, 4):
+        raise ValueError(f'expected a 2-D, 3-D or 4-D mask, got shape {tuple(x.shape)}')
+    x4 = x.reshape(-1, 1, *x.shape[-2:])
+    r = kernel // 2
+    src = -x4 if negate else x4
+    # separable square window: two 1-D pools
+    out = F.max_pool2d(F.max_pool2d(src, (1, kernel), 1, (0, r)), (kernel, 1), 1, (r, 0))
+    return (-out if negate else out).view(x.shape)
+
+
+def erode(x: torch.Tensor) -> torch.Tensor:
+    """3×3 min-pool, stride 1 (outside the image never wins the min).
+
+    Args:
+        x (Tensor): Floating mask(s) (H, W), (N, H, W) or (N, C, H, W).
+
+    Returns:
+        Tensor: Same shape and dtype; differentiable like a max-pool.
+    """
+    return _pool(x, 3, negate=True)
+
+
+def dilate(x: torch.Tensor, tol: int) -> torch.Tensor:
+    """Square max-pool of size ``2·tol+1``, stride 1; ``tol = 0`` returns ``x``.
+
+    Args:
+        x (Tensor): Mask(s) as in :func:`erode` (floating or uint8).
+        tol (int): Half width of the window in pixels.
+    """
+    tol = check_tol(tol)
+    return x if tol == 0 else _pool(x, 2 * tol + 1)
+
+
+def hard_boundary(mask: torch.Tensor) -> torch.Tensor:
+    """BD(m) of binary float mask(s): ``m - erode(m)`` (XOR for {0, 1})."""
+    return mask - erode(mask)
+
+
+def label_edges(label: torch.Tensor) -> torch.Tensor:
+    """Pixels of a label map with a 3×3 neighbour of another label value.
+
+    For a pixel of class c this is BD(y_c) at that pixel, so all classes'
+    boundaries cost eight comparisons instead of C erosions. Neighbours
+    outside the image do not count.
+
+    Args:
+        label (Tensor): Integer map(s) (H, W) or (N, H, W).
+
+    Returns:
+        Tensor: Bool, same shape.
+    """
+    lab = label if label.dim() == 3 else label[None]
+    if lab.dim() != 3:
+        raise ValueError(f'label must be (H, W) or (N, H, W), got shape {tuple(label.shape)}')
+    h, w = lab.shape[1:]
+    # replicate the border: an outside "neighbour" then equals a pixel that
+    # is a real neighbour (or the pixel itself), so it never differs
+    pad = torch.cat([lab[:, :1], lab, lab[:, -1:]], 1)
+    pad = torch.cat([pad[:, :, :1], pad, pad[:, :, -1:]], 2)
+    edge = torch.zeros_like(lab, dtype=torch.bool)
+    for dy in range(3):
+        for dx in range(3):
+            if dy != 1 or dx != 1:
+                edge = edge | (pad[:, dy:dy + h, dx:dx + w] != lab)
+    return edge if label.dim() == 3 else edge[0]
+
+
+def class_boundaries(label: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Per-class boundaries BD(y_c) as a bool (N, C, H, W) tensor.
+
+    Values outside ``[0, num_classes)`` (ignore) belong to no class but are
+    "outside" for their neighbours, like an all-zero one-hot row.
+    """
+    lab = label if label.dim() == 3 else label[None]
+    classes = torch.arange(num_classes, device=label.device).view(1, -1, 1, 1)
+    return (lab[:, None] == classes) & label_edges(lab)[:, None]
+
+
+def boundary_band(label: torch.Tensor, num_classes: int, tol: int, drop_bg: bool = False,
+                  bg_index: int = 0, dtype: torch.dtype = torch.uint8) -> torch.Tensor:
+    """The BIoU band: pixels within ``tol`` of a ground-truth boundary.
+
+    Args:
+        label (Tensor): Integer map(s) (H, W) or (N, H, W); values outside
+            ``[0, num_classes)`` are no class.
+        num_classes (int): Number of classes.
+        tol (int): Band half width in pixels.
+        drop_bg (bool): The background class's own boundary forms no band.
+        bg_index (int): Background class index.
+        dtype: Working dtype of the dilation (uint8 saves memory; floating
+            inside ``torch.compile``, whose CPU code for uint8 pools fails).
+
+    Returns:
+        Tensor: Bool, same shape as ``label``.
+    """
+    src = label_edges(label) & (label >= 0) & (label < num_classes)
+    if drop_bg:
+        src &= label != bg_index
+    return dilate(src.to(dtype), tol) > 0
