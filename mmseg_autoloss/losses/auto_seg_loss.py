@@ -34,7 +34,8 @@ __all__ = ['AutoSegLoss', 'auto_seg_loss']
 def auto_seg_loss(cls_score: torch.Tensor, label: torch.Tensor, target_metric: str,
                   gs: Optional[Sequence[PiecewiseG]] = None, weight: Optional[torch.Tensor] = None,
                   ignore_index: int = 255, class_reduction: str = 'all', eps: float = 1e-6,
-                  tol: int = 5, drop_bg: bool = False, compile: bool = False) -> torch.Tensor:
+                  tol: int = 5, drop_bg: bool = False, compile: bool = False,
+                  sync: bool = False) -> torch.Tensor:
     """``1 − relaxed metric`` of ``softmax(cls_score)``, computed in float32.
 
     Args:
@@ -48,7 +49,8 @@ def auto_seg_loss(cls_score: torch.Tensor, label: torch.Tensor, target_metric: s
         eps (float): Denominator epsilon.
         tol (int): Boundary tolerance (BIoU, BF1).
         drop_bg (bool): Background option (BIoU, BF1).
-        compile (bool): Fused compiled kernels (see :func:`relaxed_metric`).
+        compile (bool): ``torch.compile`` the surrogate (see :func:`relaxed_metric`).
+        sync (bool): Sum the statistics over the DDP ranks.
 
     Returns:
         Tensor: 0-d loss.
@@ -56,7 +58,7 @@ def auto_seg_loss(cls_score: torch.Tensor, label: torch.Tensor, target_metric: s
     metric = relaxed_metric(cls_score, label, target_metric, gs, ignore_index=ignore_index,
                             weight=weight, class_reduction=class_reduction, eps=eps, tol=tol,
                             drop_bg=drop_bg, check_inputs=False, from_logits=True,
-                            compile=compile)
+                            compile=compile, sync=sync)
     return 1 - metric
 
 
@@ -91,13 +93,17 @@ class AutoSegLoss(nn.Module):
         loss_name (str): Key in the loss dict; must start with 'loss_'.
         ignore_index (int): Ignored label; the value MMSeg passes to
             ``forward`` takes precedence.
-        compile (bool): Run the IoU family's soft confusion (mIoU, FWIoU,
-            mDice, BIoU, mIoU_I, mIoU_C) as ``torch.compile``d fused kernels
-            (same values, about half the time on CPU; seconds of compilation
-            per input shape and process) and BF1's soft boundary on the CPU
-            as a C++ kernel built once per machine (a third of the eager
-            time; on CUDA ``torch.compile``d too). Needs a C++ compiler
-            (Triton on CUDA) [False].
+        compile (bool): Run the surrogate through ``torch.compile`` (the
+            same code as the eager path; compiles once per metric, input
+            shape and dtype in a process). Needs a C++ compiler on CPU,
+            Triton on CUDA [False].
+        sync_stats (bool): Under DDP, sum the per-class statistics over all
+            ranks (autograd-aware all-reduce), so every rank optimizes the
+            metric of the global batch rather than of its own images. Off
+            by default, as in the authors' release [False].
+        check_labels (bool): Check the label values on every call (a host
+            read, i.e. a device sync); otherwise only the first call checks
+            [False].
     """
 
     def __init__(self,
@@ -116,6 +122,8 @@ class AutoSegLoss(nn.Module):
                  loss_name: str = 'loss_autoseg',
                  ignore_index: int = 255,
                  compile: bool = False,
+                 sync_stats: bool = False,
+                 check_labels: bool = False,
                  **kwargs):
         super().__init__()
         reject_unknown_keys('AutoSegLoss', kwargs)
@@ -176,6 +184,11 @@ class AutoSegLoss(nn.Module):
             raise TypeError(f'AutoSegLoss: compile must be True or False, got {compile!r}')
         # not ``self.compile``: that would shadow nn.Module.compile()
         self.use_compile = compile
+        for key, val in (('sync_stats', sync_stats), ('check_labels', check_labels)):
+            if not isinstance(val, bool):
+                raise TypeError(f'AutoSegLoss: {key} must be True or False, got {val!r}')
+        self.sync_stats, self.check_labels = sync_stats, check_labels
+        self._labels_checked = False
 
         num_g = METRIC_NUM_G[self.target_metric]
         if src is not None:
@@ -229,11 +242,13 @@ class AutoSegLoss(nn.Module):
         accepted and have no effect: the surrogate is one batch-level number.
         """
         ignore = self.ignore_index if ignore_index is None else ignore_index
-        check_seg_inputs(cls_score, label, ignore, 'AutoSegLoss')
+        check_seg_inputs(cls_score, label, ignore, 'AutoSegLoss',
+                         check_values=self.check_labels or not self._labels_checked)
+        self._labels_checked = True
         loss = auto_seg_loss(cls_score, label, self.target_metric, self.gs, weight=weight,
                              ignore_index=ignore, class_reduction=self.class_reduction,
                              eps=self.eps, tol=self.tol, drop_bg=self.drop_bg,
-                             compile=self.use_compile)
+                             compile=self.use_compile, sync=self.sync_stats)
         return self.loss_weight * loss
 
     @property
@@ -246,4 +261,5 @@ class AutoSegLoss(nn.Module):
                 f'{self.parameterization!r}, num_pieces={self.num_pieces}, '
                 f'theta={[round(v, 4) for v in self.theta.tolist()]}, tol={self.tol}, '
                 f'drop_bg={self.drop_bg}, class_reduction={self.class_reduction!r}, '
-                f'loss_weight={self.loss_weight}, compile={self.use_compile}')
+                f'loss_weight={self.loss_weight}, compile={self.use_compile}, '
+                f'sync_stats={self.sync_stats}')
