@@ -182,6 +182,9 @@ def config_for_test(args: argparse.Namespace) -> Config:
     cfg = load_config(args)
     cfg.load_from = args.checkpoint
     if args.show_dir:
+        if cfg.get('default_hooks', {}).get('visualization') is None:
+            raise SystemExit('--show-dir needs default_hooks.visualization '
+                             "(dict(type='SegVisualizationHook')) in the config")
         cfg.default_hooks.visualization.draw = True
         cfg.default_hooks.visualization.interval = 1
         cfg.visualizer.save_dir = args.show_dir
@@ -190,6 +193,10 @@ def config_for_test(args: argparse.Namespace) -> Config:
         cfg.test_evaluator['keep_results'] = True
         cfg.test_evaluator['output_dir'] = args.out
     if args.tta:
+        missing = [k for k in ('tta_model', 'tta_pipeline') if cfg.get(k) is None]
+        if missing:
+            raise SystemExit(f'--tta needs {missing} in the config (as in MMSeg\'s '
+                             '_base_/datasets/*.py)')
         cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
         cfg.tta_model.module = cfg.model
         cfg.model = cfg.tta_model
