@@ -126,6 +126,10 @@ def get_preset(name: str) -> Dict[str, Any]:
 def load_loss_params(path: str) -> Dict[str, Any]:
     """Read a ``best_loss.json`` written by the search (see module doc).
 
+    Every setting the file carries is binding for the loss that reads it
+    (``AutoSegLoss(theta_file=...)``, ``tools/train.py --loss-params``): the
+    rule is ``mmseg_autoloss.utils.loss_config.merge_loss_settings``.
+
     Returns:
         dict: As :func:`normalize_loss_params`.
     """
