@@ -24,8 +24,10 @@ from ..surrogates.parameterization import (DEFAULT_NUM_PIECES, METRIC_NUM_G, Pie
                                            check_target_metric, check_theta,
                                            control_points_to_theta, identity_theta,
                                            num_params_per_g, theta_to_control_points)
-from ..surrogates.presets import get_preset, load_loss_params
+from ..surrogates.presets import get_preset
 from ..surrogates.relaxed_metrics import CLASS_REDUCTIONS, relaxed_metric
+from ..utils.loss_config import (PRESET_OVERRIDABLE, check_weight, load_theta_file,
+                                 merge_loss_settings)
 from .utils import check_seg_inputs, reject_unknown_keys
 
 __all__ = ['AutoSegLoss', 'auto_seg_loss']
@@ -70,7 +72,9 @@ class AutoSegLoss(nn.Module):
     sets the g functions; none gives the identity g (the naive surrogate,
     Eq. 8). ``None`` fields are taken from the preset or file when it has them,
     else from the defaults in brackets; an explicit value that contradicts the
-    preset or file is an error.
+    file, or a preset's metric/parameterization/pieces, is an error (a preset's
+    ``tol``/``drop_bg`` may be changed). ``tools/train.py --loss-params``
+    follows the same rule (:func:`~mmseg_autoloss.utils.loss_config.merge_loss_settings`).
 
     Args:
         target_metric (str): 'mIoU', 'FWIoU', 'mAcc', 'gAcc', 'BIoU', 'BF1',
@@ -134,23 +138,18 @@ class AutoSegLoss(nn.Module):
             raise ValueError(f'AutoSegLoss: give at most one of theta, control_points, preset, '
                              f'theta_file; got {sorted(given)}')
         src = None
-        if preset is not None:
-            src, where = get_preset(preset), f'preset {preset!r}'
-        elif theta_file is not None:
-            src, where = load_loss_params(theta_file), f'theta_file {theta_file!r}'
         explicit = dict(target_metric=target_metric, parameterization=parameterization,
                         num_pieces=num_pieces, tol=tol, drop_bg=drop_bg)
+        # One rule for preset/file vs explicit keys, shared with --loss-params.
+        if preset is not None:
+            src = get_preset(preset)
+            explicit = merge_loss_settings(explicit, src, f'preset {preset!r}',
+                                           PRESET_OVERRIDABLE, owner='AutoSegLoss')
+        elif theta_file is not None:
+            src, explicit = load_theta_file(theta_file, explicit)
         defaults = dict(target_metric='mIoU', parameterization='bezier', num_pieces=None,
                         tol=5, drop_bg=False)
-        res = {}
-        for key, value in explicit.items():
-            from_src = None if src is None else src.get(key)
-            if value is not None and from_src is not None and key in (
-                    'target_metric', 'parameterization', 'num_pieces') and value != from_src:
-                raise ValueError(f'AutoSegLoss: {key}={value!r} contradicts {where}, which has '
-                                 f'{key}={from_src!r}')
-            res[key] = value if value is not None else (
-                from_src if from_src is not None else defaults[key])
+        res = {k: defaults[k] if v is None else v for k, v in explicit.items()}
 
         try:
             self.target_metric = check_target_metric(res['target_metric'])
@@ -174,7 +173,7 @@ class AutoSegLoss(nn.Module):
         if not eps > 0:
             raise ValueError(f'AutoSegLoss: eps must be > 0, got {eps!r}')
         self.eps = float(eps)
-        self.loss_weight = float(loss_weight)
+        self.loss_weight = check_weight('AutoSegLoss', loss_weight)
         if not isinstance(loss_name, str) or not loss_name.startswith('loss_'):
             raise ValueError(f"AutoSegLoss: loss_name must start with 'loss_' (MMSeg sums "
                              f'only such keys into the total loss), got {loss_name!r}')

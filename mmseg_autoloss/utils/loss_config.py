@@ -6,10 +6,11 @@ One rule (:func:`merge_loss_settings`) decides what a loss-parameter file
 """
 import copy
 import math
+import numbers
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 __all__ = ['find_autoseg_losses', 'apply_loss_params', 'loss_target_metric',
-           'merge_loss_settings', 'load_theta_file', 'check_loss_weight', 'SETTING_KEYS',
+           'merge_loss_settings', 'load_theta_file', 'check_weight', 'SETTING_KEYS',
            'PRESET_OVERRIDABLE']
 
 AUTOSEG_TYPES = ('AutoSegLoss', 'mmseg_autoloss.AutoSegLoss')
@@ -90,10 +91,12 @@ def load_theta_file(path: str, explicit: Dict[str, Any], owner: str = 'AutoSegLo
     return params, settings
 
 
-def check_loss_weight(owner: str, value: Any) -> float:
-    """``loss_weight`` as a float; a non-number or non-finite value is refused."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f'{owner}: loss_weight must be a finite number, got {value!r}')
+def check_weight(owner: str, value: Any, field: str = 'loss_weight') -> float:
+    """A loss weight as a float; a non-number, NaN, inf or negative value is
+    refused naming ``owner``, ``field`` and the value."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+            or not math.isfinite(value) or value < 0:
+        raise ValueError(f'{owner}: {field} must be a finite number >= 0, got {value!r}')
     return float(value)
 
 

@@ -62,7 +62,9 @@ def test_preset_file_and_explicit_sources(tmp_path):
     loss = build(theta_file=str(path))
     assert (loss.target_metric, loss.parameterization, loss.num_pieces) == ('BF1', 'linear', 1)
     assert (loss.tol, loss.drop_bg) == (3, True)
-    assert build(theta_file=str(path), tol=1).tol == 1
+    with pytest.raises(ValueError, match="tol=1 contradicts theta_file .*, which has tol=3"):
+        build(theta_file=str(path), tol=1)  # the file's settings are binding
+    assert build(theta_file=str(path), tol=3).tol == 3
     with pytest.raises(ValueError, match="target_metric='mIoU' contradicts theta_file"):
         build(theta_file=str(path), target_metric='mIoU')
     with pytest.raises(ValueError, match='parameterization'):

@@ -1,6 +1,7 @@
 """The loss-file rule's side messages and the loss_weight check."""
 import json
 import math
+import re
 
 import pytest
 from mmengine.logging import MMLogger
@@ -32,11 +33,13 @@ def test_a_file_that_decides_the_metric_says_so(tmp_path):
     assert 'WARNING' not in text and "sets parameterization='bezier', num_pieces=2, tol=2" in text
 
 
-@pytest.mark.parametrize('value', [math.nan, math.inf, -math.inf, '1.0', None, True])
-def test_loss_weight_must_be_a_finite_number(value):
-    with pytest.raises(ValueError, match=f'loss_weight must be a finite number, got {value!r}'):
+@pytest.mark.parametrize('value', [math.nan, math.inf, -math.inf, -0.5, '1.0', None, True])
+def test_loss_weight_must_be_a_finite_nonnegative_number(value):
+    with pytest.raises(ValueError, match=re.escape(
+            f'AutoSegLoss: loss_weight must be a finite number >= 0, got {value!r}')):
         AutoSegLoss(loss_weight=value)
     assert AutoSegLoss(loss_weight=0.4).loss_weight == pytest.approx(0.4)
+    assert AutoSegLoss(loss_weight=0).loss_weight == 0.0
 
 
 def test_merge_loss_settings_rule():
