@@ -30,7 +30,7 @@ from torch import Tensor
 
 from .controllers import CONTROLLERS, ArrayLike, BestSampleController
 
-__all__ = ['OPTUNA_INSTALL', 'TPEController', 'CMAESController']
+__all__ = ['OPTUNA_INSTALL', 'require_packages', 'TPEController', 'CMAESController']
 
 OPTUNA_INSTALL = "pip install optuna cmaes  (or: pip install 'mmseg_autoloss[optuna]')"
 # What may sit in sampler_kwargs: it is part of the checkpointed config,
