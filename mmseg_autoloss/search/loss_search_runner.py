@@ -27,12 +27,14 @@ from mmseg_autoloss.utils.dist import gather_json, init_dist_cpu_aware
 from mmseg_autoloss.utils.fileio import atomic_open, atomic_write_json, atomic_write_text
 from mmseg_autoloss.utils.loss_config import find_autoseg_losses, loss_target_metric
 from .controllers import build_controller
+from .fidelity import SuccessiveHalving, iters_spent
 from .fingerprint import check_resume, search_fingerprint, split_digest
 from .ledger import Ledger
 from .lock import WorkDirLock
 from .proxy import make_proxy_config, proxy_seed
 from .settings import SearchSettings
-from .workers import ProxyPool, default_num_workers
+from .warm_start import WARM_ROUND, WarmStart, theta_iters
+from .workers import ProxyPool, default_num_workers, die_with_parent
 
 __all__ = ['LossSearchRunner', 'SearchInterrupted']
 
@@ -77,6 +79,9 @@ class LossSearchRunner:
         self.restart = int(os.environ.get('TORCHELASTIC_RESTART_COUNT', 0))
         if self.restart > 0:
             self.resume = True
+        if 'TORCHELASTIC_RUN_ID' in os.environ and self.launcher != 'none':
+            # a rank whose torchrun agent is gone (killed) would train on alone
+            die_with_parent(os.getppid(), prctl=False)
         timeout = self.settings.dist.get('timeout_s')
         init_dist_cpu_aware(self.launcher,
                             timeout_s=1800 if timeout is None else max(float(timeout), 600.0))
@@ -127,6 +132,10 @@ class LossSearchRunner:
                                   w.get('models_per_device', 1),
                                   int(os.environ.get('LOCAL_RANK', 0)), local_world,
                                   max_retries=w.get('max_retries', 2))
+            # a warm-start checkpoint of another model fails here, before any training
+            self.warm_start = WarmStart.build(cfg, s, self.work_dir)
+            self.fidelity = None if s.fidelity is None else SuccessiveHalving(
+                s.fidelity, theta_iters(s), self.work_dir, self.rank)
         except BaseException:
             self.lock.release()
             raise
@@ -270,6 +279,8 @@ class LossSearchRunner:
             if s.target_metric in ('BIoU', 'BF1'):
                 params.update(tol=s.tol, drop_bg=s.drop_bg)
             cfg = make_proxy_config(self.cfg, s, params, seed, work_dir, self.split_files, name)
+            if self.warm_start is not None:
+                self.warm_start.configure(cfg, s)
             os.makedirs(work_dir, exist_ok=True)
             cfg_path = osp.join(work_dir, 'proxy_config.py')
             cfg.dump(cfg_path)
@@ -292,9 +303,11 @@ class LossSearchRunner:
             errors = '; '.join(f"p{r['index']}: {r['status']} {r['error']}" for r in records[:4])
             raise RuntimeError(f'every proxy of round {round_idx} failed ({errors}); see '
                                f"{osp.join(self.work_dir, 'proxies')}/*/error.txt")
-        worst = min(ok)
+        worst = min(r.get('reward_mapped', r['reward']) for r in records if r['status'] == 'ok')
         for r in records:
-            r['reward_used'] = r['reward'] if r['status'] == 'ok' else worst
+            # a halved round's samples carry their rung reward mapped below the survivors'
+            r['reward_used'] = r.get('reward_mapped', r['reward']) if r['status'] == 'ok' \
+                else worst
         return torch.tensor([r['reward_used'] for r in records], dtype=torch.float64)
 
     def train(self) -> Dict:
@@ -348,9 +361,19 @@ class LossSearchRunner:
                                               '3x the longest round so far, at least 600 s')
                     + ' (search.dist.timeout_s); ranks not yet reported are logged every '
                     f"{s.dist.get('report_s', 60)} s")
+            if self.warm_start is not None:
+                self._on_rank0(lambda: self.warm_start.prepare(
+                    self.cfg, s, self.split_files, self.pool, self.ledger, self.logger,
+                    self._on_event))
             trained = 0
             for t in range(start_round, s.rounds):
                 samples, done = self._on_rank0(lambda: self._round_samples(t))
+                if self.fidelity is not None:
+                    records = self._halving_round(t, samples, done)
+                    best = self._on_rank0(lambda: self._finish_round(
+                        t, samples, records, self._elapsed_before + time.time() - t0))
+                    self._on_rank0(lambda: self.fidelity.cleanup(t))
+                    continue
                 tasks = self._tasks(t, samples, done)
                 if done and self.rank == 0:
                     self.logger.info(f'round {t + 1}/{s.rounds}: {len(done)} proxies already '
@@ -379,6 +402,9 @@ class LossSearchRunner:
                                 f'{self.work_dir} keeps every finished proxy, continue with '
                                 '--resume')
             raise
+        except Exception as e:
+            self.logger.error(f'the search stopped: {type(e).__name__}: {e}')
+            raise
         finally:
             if clean:
                 self.pool.close()
@@ -388,6 +414,31 @@ class LossSearchRunner:
             for sig, handler in handlers.items():
                 signal.signal(sig, handler)
         return best
+
+    def _halving_round(self, round_idx: int, samples: torch.Tensor, done: Dict[int, Dict]
+                       ) -> List[Dict]:
+        """One round under successive halving (see :mod:`.fidelity`); every
+        sample's final record, on every rank."""
+        if len(done) == samples.shape[0]:
+            return sorted(done.values(), key=lambda r: r['index'])
+        prior = self._on_rank0(lambda: self.fidelity.finished(round_idx, samples))
+
+        def gather(k: int, mine: List[Dict]) -> List[Dict]:
+            if not is_distributed():
+                return mine
+            parts = gather_json(dict(records=mine), f'round{round_idx}_rung{k}',
+                                self._timeout(0.0), self.settings.dist.get('report_s', 60),
+                                self.logger.warning)
+            return [r for p in parts for r in p['records']]
+
+        finals = self.fidelity.run_round(
+            round_idx, samples, prior, lambda skip: self._tasks(round_idx, samples, skip),
+            lambda tasks: self.pool.run(tasks, on_event=self._on_event), gather,
+            self.logger.info)
+        if self.rank == 0:
+            for rec in finals:
+                self.ledger.append(rec)
+        return finals
 
     def _round_samples(self, round_idx: int):
         samples = self.controller.sample().to(torch.float64)
@@ -456,7 +507,7 @@ class LossSearchRunner:
     def _write_outputs(self, elapsed: float) -> Dict:
         """best_loss.json, the retrain config and the plots (rank 0)."""
         s = self.settings
-        records = self.ledger.records()
+        records = [r for r in self.ledger.records() if r['round'] != WARM_ROUND]
         best_mu = _as_list(self.controller.best_mu)
         best = dict(
             target_metric=s.target_metric, parameterization=s.parameterization,
@@ -468,7 +519,9 @@ class LossSearchRunner:
                         proxy_iters=s.proxy.get('max_iters', 1000), proxies_trained=len(records),
                         failed=sum(r['status'] != 'ok' for r in records),
                         wall_time_s=round(elapsed, 1), processes=self.world_size,
-                        workers_per_process=self.pool.num_workers),
+                        workers_per_process=self.pool.num_workers,
+                        proxy_iters_spent=iters_spent(self.ledger.records(), theta_iters(s)),
+                        warm_start=s.proxy.get('warm_start'), fidelity=s.fidelity),
             controller=dict(s.controller), seed=s.seed, hold_out=dict(s.hold_out))
         if s.target_metric in ('BIoU', 'BF1'):
             best.update(tol=s.tol, drop_bg=s.drop_bg)

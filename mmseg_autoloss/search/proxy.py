@@ -198,7 +198,8 @@ def run_proxy(task: Dict) -> Dict:
         record['metrics'] = metrics
         value = metrics.get(task['reward_key'])
         if value is None:
-            raise KeyError(f"the evaluator reported no {task['reward_key']!r} (got {sorted(metrics)})")
+            raise KeyError(f"the evaluator reported no {task['reward_key']!r} "
+                           f'(got {sorted(metrics)})')
         reward = value / 100.0
         if not math.isfinite(reward):
             record.update(status='nan', error=f"hold-out {task['reward_key']} is {value}")

@@ -21,7 +21,7 @@ import torch.multiprocessing as mp
 
 from .proxy import read_attempt, run_proxy
 
-__all__ = ['ProxyPool', 'InfrastructureError', 'default_num_workers']
+__all__ = ['ProxyPool', 'InfrastructureError', 'default_num_workers', 'die_with_parent']
 
 _DIST_VARS = ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'LOCAL_WORLD_SIZE', 'GROUP_RANK',
               'MASTER_ADDR', 'MASTER_PORT', 'TORCHELASTIC_RUN_ID')
@@ -47,17 +47,20 @@ def _watch_parent(parent: int) -> None:
     os._exit(1)
 
 
-def die_with_parent(parent: int) -> None:
+def die_with_parent(parent: int, prctl: bool = True) -> None:
     """End this process when ``parent`` ends: ``PR_SET_PDEATHSIG`` on Linux
-    (the kernel sends SIGKILL), a thread watching the parent pid elsewhere.
+    (the kernel sends SIGKILL), else a thread watching the parent pid.
 
-    The death signal follows the parent *thread* that started this process;
-    the pool starts its workers from the caller's thread (the search's main
+    The death signal follows the parent *thread* that started this process:
+    use ``prctl=False`` (the watchdog) where that thread may end first. The
+    pool starts its workers from the caller's thread (the search's main
     thread), which lives as long as the search does.
     """
+    if os.getppid() != parent:  # the parent is already gone
+        os._exit(1)
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) == 0:
+        if prctl and libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) == 0:
             if os.getppid() != parent:  # the parent died before prctl took effect
                 os._exit(1)
             return

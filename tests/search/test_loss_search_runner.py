@@ -98,6 +98,18 @@ def started(work_dir, name):
         return None
 
 
+def rounds_in(shard):
+    """Rounds of the finished proxies in a ledger shard (a line being written is skipped)."""
+    out = set()
+    if shard.exists():
+        for line in shard.read_text().splitlines():
+            try:
+                out.add(json.loads(line)['round'])
+            except ValueError:
+                pass
+    return out
+
+
 def alive(pid):
     """Running, i.e. neither gone nor a zombie waiting to be reaped."""
     try:
@@ -162,19 +174,29 @@ def test_search_writes_ledger_and_best_loss(reference_search):
     assert 'search' not in retrain and 'runner_type' not in retrain
 
 
-def test_resume_after_kill_reruns_nothing_and_matches(reference_search, synthetic_root, tmp_path):
+def test_second_search_refused_then_kill_and_resume_match_a_lone_run(reference_search,
+                                                                     synthetic_root, tmp_path):
+    """A search in a subprocess: a second search in its work dir (with or
+    without --resume) is refused and writes nothing; kill -9 in round 2, then
+    --resume: no finished proxy re-run, the ledger and result of the lone run."""
     ref_dir, ref_best = reference_search
     work_dir = tmp_path / 'killed'
     cmd = search_cmd(synthetic_root, work_dir)
     proc = subprocess.Popen(cmd, cwd=REPO, env=_env(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     shard = work_dir / 'ledger' / 'rank0.jsonl'
-    deadline = time.time() + 240
     try:
-        while time.time() < deadline and proc.poll() is None:
-            if shard.exists() and any(json.loads(l)['round'] == 1 for l in shard.read_text().splitlines() if l.strip()):
-                break
-            time.sleep(0.2)
+        wait_for(lambda: started(work_dir, 'r00_p00'), 120, 'the first proxy', proc)
+        assert json.loads((work_dir / 'search.lock').read_text())['pid'] == proc.pid
+        before = sorted(p.name for p in work_dir.iterdir())
+        for resume in (False, True):
+            other = search_cfg(synthetic_root, work_dir)
+            other.search.proxy.lr = 0.2
+            other.resume = resume
+            with pytest.raises(WorkDirLocked, match=rf'in use by another search: pid {proc.pid} '):
+                LossSearchRunner.from_cfg(other)
+        assert sorted(p.name for p in work_dir.iterdir()) == before  # not even a log file
+        wait_for(lambda: 1 in rounds_in(shard), 240, 'a proxy of round 2', proc)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
@@ -206,11 +228,23 @@ def _ppid(pid):
         return int(f.read().rsplit(')', 1)[1].split()[1])
 
 
-def _torchrun(work_dir, port, synthetic_root, *torchrun_args, **kw):
+def kill_tree(pid):
+    """SIGKILL ``pid`` and its descendants (torchrun starts each rank in a
+    session of its own: killing torchrun's group leaves them)."""
+    for p in [pid] + descendants(pid):
+        try:
+            os.kill(p, signal.SIGCONT)
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _torchrun(work_dir, synthetic_root, *torchrun_args, **kw):
     log = open(work_dir.parent / f'{work_dir.name}.out', 'w')
+    # --standalone: a free port per run, so parallel runs of the suite never meet
     return subprocess.Popen(
-        [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
-         f'--master_port={port}', '--monitor-interval=1', *torchrun_args, 'tools/search.py',
+        [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2',
+         '--monitor-interval=1', *torchrun_args, 'tools/search.py',
          SEARCH_CFG, '--launcher', 'pytorch', '--work-dir', str(work_dir),
          '--cfg-options', *cli_options(synthetic_root, num_workers=1, **kw)],
         cwd=REPO, env=_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -222,14 +256,14 @@ def test_torchrun_lost_rank_restarts_and_matches_single_process(reference_search
     resumes from the ledger by itself and ends with the one-process result."""
     ref_dir, ref_best = reference_search
     work_dir = tmp_path / 'dist'
-    proc = _torchrun(work_dir, 29533, synthetic_root, '--max-restarts=1')
+    proc = _torchrun(work_dir, synthetic_root, '--max-restarts=1')
     try:
         wait_for(lambda: started(work_dir, 'r01_p01'), 300, 'rank 1 to start round 2', proc)
         os.kill(_ppid(started(work_dir, 'r01_p01')), signal.SIGKILL)  # rank 1's main process
         assert proc.wait(timeout=400) == 0, (tmp_path / 'dist.out').read_text()[-3000:]
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+        kill_tree(proc.pid)
+        proc.wait()
     records = Ledger(str(work_dir)).records()
     assert {r['rank'] for r in records} == {0, 1}
     assert comparable(work_dir) == comparable(ref_dir)
@@ -243,7 +277,7 @@ def test_frozen_rank_is_named_and_fails_at_the_timeout(synthetic_root, tmp_path)
     """SIGSTOP of rank 1: rank 0 logs the rank it waits for and gives up at
     search.dist.timeout_s instead of gloo's 30 minutes."""
     work_dir = tmp_path / 'frozen'
-    proc = _torchrun(work_dir, 29534, synthetic_root, rounds=1, iters=4,
+    proc = _torchrun(work_dir, synthetic_root, rounds=1, iters=4,
                      **{'search.dist.timeout_s': 12, 'search.dist.report_s': 2})
     rank1 = None
     try:
@@ -251,47 +285,21 @@ def test_frozen_rank_is_named_and_fails_at_the_timeout(synthetic_root, tmp_path)
         rank1 = _ppid(started(work_dir, 'r00_p01'))
         os.kill(rank1, signal.SIGSTOP)
         logs = lambda: ''.join(p.read_text() for p in work_dir.glob('search_*.log'))  # noqa: E731
-        wait_for(lambda: 'did not report' in logs(), 120, 'rank 0 to give up', proc)
+        wait_for(lambda: 'did not report' in logs(), 120, 'rank 0 to give up')
         waiting = time.time()
         text = logs()
     finally:
-        if rank1 is not None:
-            os.kill(rank1, signal.SIGCONT)
-        os.killpg(proc.pid, signal.SIGKILL)
+        kill_tree(proc.pid)
         proc.wait()
     assert 'waiting for rank(s) [1] to report round0' in text
     assert 'rank(s) [1] of 2 did not report round0 within 12 s' in text
     assert 'collective timeout: 12 s' in text
     stamps = [time.mktime(time.strptime(line[:19], '%Y/%m/%d %H:%M:%S'))
-              for line in text.splitlines() if 'waiting for rank' in line or 'did not report' in line]
+              for line in text.splitlines()
+              if 'waiting for rank' in line or 'did not report' in line]
     # first "waiting" message after report_s=2, failure at 12 s
     assert 7 <= stamps[-1] - stamps[0] <= 20, text[-2000:]
     assert time.time() - waiting < 60
-
-
-def test_second_search_in_the_same_work_dir_is_refused(reference_search, synthetic_root, tmp_path):
-    ref_dir, _ = reference_search
-    work_dir = tmp_path / 'locked'
-    proc = subprocess.Popen(search_cmd(synthetic_root, work_dir, rounds=1), cwd=REPO, env=env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    try:
-        wait_for(lambda: started(work_dir, 'r00_p00'), 120, 'the first proxy', proc)
-        assert json.loads((work_dir / 'search.lock').read_text())['pid'] == proc.pid
-        before = sorted(p.name for p in work_dir.iterdir())
-        for resume in (False, True):
-            other = search_cfg(synthetic_root, work_dir, rounds=1)
-            other.search.proxy.lr = 0.2
-            other.resume = resume
-            with pytest.raises(WorkDirLocked, match=rf'in use by another search: pid {proc.pid} '):
-                LossSearchRunner.from_cfg(other)
-        assert sorted(p.name for p in work_dir.iterdir()) == before  # not even a log file
-        assert proc.wait(timeout=300) == 0
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-    assert comparable(work_dir) == comparable(ref_dir, rounds={0})
-    assert (work_dir / 'search.lock').read_text() == ''
 
 
 def _with_faults(cfg, **hook):
@@ -337,14 +345,13 @@ def test_proxy_that_keeps_losing_its_worker_stops_the_search(synthetic_root, tmp
 @pytest.mark.parametrize('sig', [signal.SIGKILL, signal.SIGTERM])
 def test_workers_die_with_the_main_process(synthetic_root, tmp_path, sig):
     proc = subprocess.Popen(search_cmd(synthetic_root, tmp_path, rounds=1, samples=2, iters=2000,
-                                       num_workers=2),
+                                       num_workers=1),
                             cwd=REPO, env=env(), stdout=open(tmp_path / 'out.txt', 'w'),
                             stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        wait_for(lambda: started(tmp_path, 'r00_p00') and started(tmp_path, 'r00_p01'), 120,
-                 'both workers to train', proc)
+        wait_for(lambda: started(tmp_path, 'r00_p00'), 120, 'the worker to train', proc)
         family = descendants(proc.pid)
-        assert {started(tmp_path, 'r00_p00'), started(tmp_path, 'r00_p01')} <= set(family)
+        assert started(tmp_path, 'r00_p00') in family
         os.kill(proc.pid, sig)
         code = proc.wait(timeout=30)
         wait_for(lambda: not any(alive(p) for p in family), 5, 'every child to exit')
@@ -368,7 +375,8 @@ def test_resume_refuses_a_changed_search_and_extends_rounds(synthetic_root, tmp_
             ('search.proxy.max_iters', 3, r'search\.proxy\.max_iters: 2 -> 3'),
             ('search.controller.sigma', 0.3, r'search\.controller\.sigma: 0\.2 -> 0\.3'),
             ('search.seed', 4, r'search\.seed: 3 -> 4'),
-            ('search.hold_out.size', 6, r'search\.hold_out\.size: 8 -> 6.*splits\.hold_out: 8 images'),
+            ('search.hold_out.size', 6,
+             r'search\.hold_out\.size: 8 -> 6.*splits\.hold_out: 8 images'),
             ('model.decode_head.loss_decode.loss_weight', 0.5,
              r'model\.decode_head\.loss_decode\.loss_weight: \(not set\) -> 0\.5'),
             ('search.rounds', 0, r'search\.rounds=0')]:
