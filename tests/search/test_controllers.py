@@ -602,3 +602,24 @@ def test_optuna_search_through_the_runner_resumes_exactly(synthetic_root, tmp_pa
         assert torch.allclose(round0[0], preset, rtol=0, atol=1e-12)
     else:  # N(preset, 0.2^2) clipped to [0, 1]
         assert (round0 - preset).abs().max() < 0.8
+
+
+@pytest.mark.benchmark
+def test_controller_benchmark_smoke():
+    """benchmarks/controller_benchmark.py runs every controller, TPE and
+    CMA-ES included, and reports a finite reward for each."""
+    import importlib.util
+
+    from conftest import REPO
+    spec = importlib.util.spec_from_file_location(
+        'controller_benchmark', osp.join(REPO, 'benchmarks', 'controller_benchmark.py'))
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    table = bench.benchmark(seeds=1, rounds=2, samples=4, noise=0.005, command='smoke')
+    rows = [line for line in table.splitlines() if line.startswith('| ') and '---' not in line]
+    names = {row.split(' | ')[0][2:] for row in rows}
+    assert set(bench.CONTROLLERS) <= names
+    assert len(rows) == 2 * (len(bench.CONTROLLERS) + 2)  # + header and initial mu, per task
+    for row in rows:
+        if row.split(' | ')[0][2:] in bench.CONTROLLERS:
+            assert 0.0 < float(row.split(' | ')[1].split(' ')[0]) <= 0.8
