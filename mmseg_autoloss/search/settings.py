@@ -37,7 +37,10 @@ class SearchSettings:
         rounds: Rounds T.
         samples_per_round: Proxies M per round.
         proxy: Proxy schedule: ``max_iters``, ``batch_size``, optional
-            ``lr``, ``crop_size``, ``val_batch_size``, ``log_level``.
+            ``lr``, ``crop_size``, ``val_batch_size``, ``log_level``,
+            ``warm_start`` (None = from scratch, a checkpoint path, or
+            ``dict(iters=K, loss='CE')``: a shared run, see
+            :mod:`.warm_start`).
         hold_out: Hold-out split of the training set: ``size`` (images) or
             ``fraction``, and ``seed``.
         workers: ``num_workers`` per process (None = one per GPU times
@@ -56,6 +59,9 @@ class SearchSettings:
         init_theta: Initial mu: None = identity g (the paper's start), a
             preset name (e.g. 'voc_miou': warm start from the authors'
             parameters) or an explicit theta list.
+        fidelity: None (every proxy trains in full) or
+            ``dict(type='SuccessiveHalving', eta=2, min_fraction=0.25)``:
+            successive halving inside each round (see :mod:`.fidelity`).
     """
     target_metric: str = 'mIoU'
     parameterization: str = 'bezier'
@@ -74,6 +80,7 @@ class SearchSettings:
     deterministic: bool = False
     proxy_custom_hooks: List[Dict] = field(default_factory=list)
     init_theta: Optional[object] = None
+    fidelity: Optional[Dict] = None
 
     @classmethod
     def from_cfg(cls, search: Optional[Dict]) -> 'SearchSettings':
@@ -113,13 +120,18 @@ class SearchSettings:
             raise _err('heads', self.heads, 'name at least one head')
         if not isinstance(self.controller, dict) or 'type' not in self.controller:
             raise _err('controller', self.controller, "must be a dict with a 'type'")
-        proxy_keys = {'max_iters', 'batch_size', 'lr', 'crop_size', 'val_batch_size', 'log_level'}
+        proxy_keys = {'max_iters', 'batch_size', 'lr', 'crop_size', 'val_batch_size', 'log_level',
+                      'warm_start'}
         bad = sorted(set(self.proxy) - proxy_keys)
         if bad:
             raise _err('proxy', dict(self.proxy), f'unknown key(s) {bad}; valid: {sorted(proxy_keys)}')
         it = self.proxy.get('max_iters', 1000)
         if not isinstance(it, int) or it <= 0:
             raise _err('proxy.max_iters', it, 'must be a positive integer')
+        from .fidelity import check_fidelity
+        from .warm_start import check_warm_start
+        check_warm_start(self.proxy.get('warm_start'), it)
+        check_fidelity(self.fidelity)
         bs = self.proxy.get('batch_size')
         if bs is not None and (not isinstance(bs, int) or bs <= 0):
             raise _err('proxy.batch_size', bs, 'must be a positive integer')
