@@ -4,7 +4,9 @@ One :class:`Job` is one MMSeg training run (``Runner.from_cfg``) of a config
 with a given seed, schedule, learning rate and (optionally) replaced losses,
 followed by one evaluation per requested split with ``SegMetric``.
 :func:`run_jobs` runs many jobs, in this process or in spawned worker
-processes (one torch thread each), and returns their results in order.
+processes (one torch thread each), and returns their results in order; with
+a :class:`ResultStore` every finished job is kept on disk at once and a rerun
+skips the jobs already there.
 
     from _common import Job, run_jobs
     job = Job(config='configs/baseline/deeplabv3plus_r18-tiny_1xb8-400it_synthetic-64x64.py',
@@ -14,6 +16,8 @@ processes (one torch thread each), and returns their results in order.
     result['test']['mIoU']
 """
 import concurrent.futures as cf
+import hashlib
+import json
 import logging
 import math
 import multiprocessing as mp
@@ -22,7 +26,7 @@ import os.path as osp
 import statistics
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -168,6 +172,54 @@ def train_and_evaluate(job: Job) -> Dict[str, Any]:
     return out
 
 
+class ResultStore:
+    """Finished jobs' results in an append-only JSON-lines file.
+
+    A job is found again by its name and a digest of what it computes (its
+    fields except ``work_dir``, ``threads`` and ``tag``), so a changed job is
+    run afresh. Each result is flushed and fsynced as its job finishes: a
+    killed benchmark loses no finished run.
+
+    Args:
+        path: The ``.jsonl`` file (created with its folder).
+    """
+
+    VOLATILE = ('work_dir', 'threads', 'tag')
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+        self._results: Dict[str, Dict[str, Any]] = {}
+        if osp.isfile(path):
+            with open(path) as f:
+                for line in f:
+                    try:
+                        item = json.loads(line)
+                    except json.JSONDecodeError:  # a line cut by a kill
+                        continue
+                    self._results[item['key']] = item['result']
+
+    @classmethod
+    def key(cls, job: Any) -> str:
+        fields = {k: v for k, v in asdict(job).items() if k not in cls.VOLATILE}
+        digest = hashlib.sha1(json.dumps(fields, sort_keys=True, default=str).encode())
+        return f'{getattr(job, "name", "")}@{digest.hexdigest()[:12]}'
+
+    def get(self, job: Any) -> Optional[Dict[str, Any]]:
+        return self._results.get(self.key(job))
+
+    def put(self, job: Any, result: Dict[str, Any]) -> None:
+        key = self.key(job)
+        with open(self.path, 'a') as f:
+            f.write(json.dumps(dict(key=key, result=result), sort_keys=True) + '\n')
+            f.flush()
+            os.fsync(f.fileno())
+        self._results[key] = result
+
+    def __len__(self) -> int:
+        return len(self._results)
+
+
 def _init_worker(threads: int) -> None:
     import torch
     torch.set_num_threads(threads)
@@ -176,15 +228,17 @@ def _init_worker(threads: int) -> None:
 
 
 def run_jobs(jobs: Sequence[Job], workers: int = 2,
-             on_result: Optional[Callable[[Job, Dict[str, Any]], None]] = None
-             ) -> List[Dict[str, Any]]:
+             on_result: Optional[Callable[[Job, Dict[str, Any]], None]] = None,
+             store: Optional[ResultStore] = None) -> List[Dict[str, Any]]:
     """Run ``jobs``; results come back in the order of ``jobs``.
 
     Args:
         jobs: The runs.
         workers: Spawned worker processes (each runs one job at a time);
             0 runs the jobs one after the other in this process.
-        on_result: Called with (job, result) as each job finishes.
+        on_result: Called with (job, result) as each job finishes (not for
+            results taken from ``store``).
+        store: Keeps each finished result; jobs already in it are not run.
 
     Returns:
         list[dict]: :func:`train_and_evaluate`'s result per job.
@@ -192,23 +246,31 @@ def run_jobs(jobs: Sequence[Job], workers: int = 2,
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
         raise ValueError(f'workers must be an integer >= 0, got {workers!r}')
     results: List[Optional[Dict[str, Any]]] = [None] * len(jobs)
-    if workers == 0 or len(jobs) <= 1:
-        for i, job in enumerate(jobs):
-            results[i] = train_and_evaluate(job)
-            if on_result is not None:
-                on_result(job, results[i])
+    todo = []
+    for i, job in enumerate(jobs):
+        results[i] = None if store is None else store.get(job)
+        if results[i] is None:
+            todo.append(i)
+
+    def finished(i: int, result: Dict[str, Any]) -> None:
+        results[i] = result
+        if store is not None:
+            store.put(jobs[i], result)
+        if on_result is not None:
+            on_result(jobs[i], result)
+
+    if workers == 0 or len(todo) <= 1:
+        for i in todo:
+            finished(i, train_and_evaluate(jobs[i]))
         return results  # type: ignore[return-value]
-    threads = max(j.threads for j in jobs)
+    threads = max(jobs[i].threads for i in todo)
     # spawn, not fork: a forked child would inherit this process's torch
     # thread pool and mmengine singletons.
-    with cf.ProcessPoolExecutor(min(workers, len(jobs)), mp_context=mp.get_context('spawn'),
+    with cf.ProcessPoolExecutor(min(workers, len(todo)), mp_context=mp.get_context('spawn'),
                                 initializer=_init_worker, initargs=(threads, )) as pool:
-        futures = {pool.submit(train_and_evaluate, job): i for i, job in enumerate(jobs)}
+        futures = {pool.submit(train_and_evaluate, jobs[i]): i for i in todo}
         for fut in cf.as_completed(futures):
-            i = futures[fut]
-            results[i] = fut.result()
-            if on_result is not None:
-                on_result(jobs[i], results[i])
+            finished(futures[fut], fut.result())
     return results  # type: ignore[return-value]
 
 
@@ -230,6 +292,22 @@ def ensure_dataset(data_root: str, sizes: Sequence[int], seed: int = 0) -> str:
     generate_synthetic_dataset(root, splits=dict(zip(('train', ) + SPLITS, sizes)),
                                img_size=64, num_classes=6, seed=seed)
     return root
+
+
+def write_results(out: str, text: str, data: Dict[str, Any],
+                  draw: Callable[[str], None]) -> None:
+    """Write a benchmark's table ``out`` (markdown), its plot (``draw(path)``,
+    same stem, ``.png``) and its numbers (same stem, ``.json``), and print
+    the table."""
+    stem = osp.splitext(out)[0]
+    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
+    draw(stem + '.png')
+    with open(out, 'w') as f:
+        f.write(text)
+    with open(stem + '.json', 'w') as f:
+        json.dump(data, f, indent=1)
+    print(text)
+    print(f'written: {out}, {stem}.png, {stem}.json')
 
 
 def quiet() -> None:

@@ -1,0 +1,124 @@
+"""benchmarks/proxy_fidelity.py and benchmarks/search_efficiency.py at their
+--quick size: tables, plots and JSON written; a rerun trains nothing again."""
+import json
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO, subprocess_env
+
+sys.path.insert(0, osp.join(REPO, 'benchmarks'))
+
+import proxy_fidelity  # noqa: E402
+import search_efficiency  # noqa: E402
+from _common import ResultStore  # noqa: E402
+
+
+def _run(script, args, cwd):
+    return subprocess.run([sys.executable, osp.join(REPO, 'benchmarks', script)] + args,
+                          cwd=str(cwd), env=subprocess_env(), capture_output=True, text=True,
+                          timeout=600)
+
+
+def _lines(path):
+    return sum(1 for _ in open(path)) if osp.isfile(path) else 0
+
+
+def _table(text, header_start):
+    block = text[text.index(header_start):]
+    rows = block[:block.index('\n\n')].splitlines()
+    return [[c.strip() for c in r.strip('|').split('|')] for r in rows[2:]]
+
+
+@pytest.mark.benchmark
+@pytest.mark.slow
+def test_proxy_fidelity_quick_and_rerun(tmp_path):
+    wd, out = tmp_path / 'wd', tmp_path / 'pf.md'
+    proc = _run('proxy_fidelity.py', ['--quick', '--work-dir', str(wd), '--out', str(out)],
+                tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = json.loads((tmp_path / 'pf.json').read_text())
+    assert res['settings'] == ['scratch4', 'warm2+2'] and len(res['panel']) == 3
+    assert res['picked'] in res['settings']
+    rows = _table(out.read_text(), '| proxy setting |')
+    assert [r[0] for r in rows] == ['scratch4', 'warm2+2']
+    assert [r[3] for r in rows] == ['32', '18']  # 8 x 4; 2 + 8 x 2
+    for r in res['rows']:
+        assert -1 <= r['rho'] <= 1 or r['rho'] != r['rho']  # nan when a side is constant
+        assert len(r['mean_reward']) == 3
+    assert all(len(t) == 1 and 0 <= t[0] <= 100 for t in res['test'])
+    assert (tmp_path / 'pf.png').stat().st_size > 1000
+    # the warm-start setting's search trained one shared run and 3 proxies
+    ledger = wd / 'proxies' / 'warm2+2_seed0' / 'ledger.jsonl'
+    assert [json.loads(l)['round'] for l in ledger.read_text().splitlines()] == [-1, 0, 0, 0]
+    retrains = _lines(wd / 'retrain.jsonl')
+    assert retrains == 3
+    shard = wd / 'proxies' / 'scratch4_seed0' / 'ledger' / 'rank0.jsonl'
+    trained = _lines(shard)
+    proc = _run('proxy_fidelity.py', ['--quick', '--work-dir', str(wd), '--out', str(out)],
+                tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert _lines(wd / 'retrain.jsonl') == retrains and _lines(shard) == trained
+    assert json.loads((tmp_path / 'pf.json').read_text())['test'] == res['test']
+
+
+@pytest.mark.benchmark
+@pytest.mark.slow
+def test_search_efficiency_quick_and_rerun(tmp_path):
+    wd, out = tmp_path / 'wd', tmp_path / 'se.md'
+    args = ['--quick', '--work-dir', str(wd), '--out', str(out)]
+    proc = _run('search_efficiency.py', args, tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = json.loads((tmp_path / 'se.json').read_text())
+    rows = res['summary']['rows']
+    assert [(r['controller'], r['round']) for r in rows] == [
+        ('ppo2', 1), ('ppo2', 2), ('random', 1), ('random', 2)]
+    assert [r['iters'] for r in rows] == [4, 8, 4, 8]  # 2 proxies x 2 iterations a round
+    assert set(res['summary']['baselines']) == {'ce', 'lovasz'}
+    text = out.read_text()
+    assert 'CE: ' in text and 'Lovász-softmax: ' in text
+    assert [r[:3] for r in _table(text, '| controller |')] == [
+        ['PPO2', '1', '4'], ['PPO2', '2', '8'], ['random search', '1', '4'],
+        ['random search', '2', '8']]
+    assert (tmp_path / 'se.png').stat().st_size > 1000
+    for name in ('ppo2', 'random'):
+        search = wd / 'searches' / f'{name}_scratch2_seed0'
+        assert (search / 'best_r1.json').exists() and (search / 'best_r2.json').exists()
+    store = wd / 'retrain.jsonl'
+    retrains = _lines(store)
+    proc = _run('search_efficiency.py', args, tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert _lines(store) == retrains
+    assert json.loads((tmp_path / 'se.json').read_text())['summary'] == res['summary']
+
+
+def test_result_store_skips_finished_jobs_and_survives_a_cut_line(tmp_path):
+    from _common import Job
+    path = str(tmp_path / 'r.jsonl')
+    job = Job(config='x.py', work_dir='/a', seed=0, iters=4, batch_size=2, data_root='d',
+              name='j')
+    store = ResultStore(path)
+    store.put(job, dict(test=dict(mIoU=1.0)))
+    with open(path, 'a') as f:
+        f.write('{"key": "cut')  # a kill in the middle of a line
+    again = ResultStore(path)
+    assert len(again) == 1
+    # where it ran and its tag do not matter; what it computes does
+    assert again.get(Job(**dict(job.__dict__, work_dir='/b', tag=dict(x=1)))) == dict(
+        test=dict(mIoU=1.0))
+    assert again.get(Job(**dict(job.__dict__, iters=5))) is None
+
+
+@pytest.mark.parametrize('script,bad', [
+    (proxy_fidelity, ['--settings', 'scratch']),
+    (proxy_fidelity, ['--settings', 'warm200']),
+    (proxy_fidelity, ['--retrain-seeds', '0']),
+    (search_efficiency, ['--setting', 'warm0+5']),
+    (search_efficiency, ['--budget', '100', '--setting', 'scratch400']),
+    (search_efficiency, ['--rounds', '2', '--checkpoints', '3']),
+])
+def test_bad_arguments_are_rejected(script, bad):
+    with pytest.raises(SystemExit):
+        script.parse_args(bad)
