@@ -9,8 +9,15 @@ global loss L, rank r's local sums receive ``world_size · ∂L/∂S``, and DDP'
 mean over ranks then yields exactly the gradient of the global-batch loss
 (no further scaling).
 """
+import warnings
+
 import torch
 import torch.distributed as dist
+
+# torch >= 2.6 points to torch.distributed._functional_collectives, whose
+# all_reduce has no autograd; the autograd-aware one is the point here.
+warnings.filterwarnings('ignore', message=r'torch\.distributed\.nn\.functional\.all_reduce is '
+                        'deprecated', category=FutureWarning)
 
 __all__ = ['world_size', 'batch_sum', 'batch_max']
 

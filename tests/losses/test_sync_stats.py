@@ -25,7 +25,7 @@ def results(tmp_path_factory):
 
 def test_synced_loss_and_gradients_equal_the_global_batch(results):
     synced = {k: v for k, v in results.items() if k.endswith('sync=True')}
-    assert len(synced) == 13
+    assert len(synced) == 6
     for name, r in synced.items():
         assert r['loss_err'] < 1e-12, (name, r)
         assert r['grad_err'] <= 1e-10 * max(1.0, r['grad_scale']), (name, r)
@@ -33,5 +33,10 @@ def test_synced_loss_and_gradients_equal_the_global_batch(results):
 
 def test_without_sync_each_rank_optimizes_its_own_images(results):
     for name, r in results.items():
-        if name.endswith('sync=False'):
+        # mIoU^I is a mean over images: with as many images on every rank,
+        # DDP's mean of the ranks' gradients is already the global one (only
+        # each rank's loss value differs)
+        if name == 'AutoSegLoss mIoU_I sync=False':
+            assert r['loss_err'] > 1e-6 and r['grad_err'] < 1e-12, r
+        elif name.endswith('sync=False'):
             assert r['grad_err'] > 1e-6 * r['grad_scale'], (name, r)
