@@ -36,6 +36,23 @@ def _slurm_env(port: Optional[int]) -> None:
     os.environ['RANK'] = str(proc_id)
 
 
+def _attempt_store(timeout: timedelta) -> dict:
+    """``init_process_group`` arguments with a store of this torchrun attempt.
+
+    torchrun's rendezvous store outlives a restarted group; with
+    ``--standalone`` (c10d rendezvous) a restarted rank can read the dead
+    attempt's gloo addresses and fail to connect. Keys under the attempt's
+    own prefix keep the attempts apart.
+    """
+    rank, world = int(os.environ['RANK']), int(os.environ['WORLD_SIZE'])
+    agent = os.environ.get('TORCHELASTIC_USE_AGENT_STORE') == 'True'
+    store = dist.TCPStore(os.environ['MASTER_ADDR'], int(os.environ['MASTER_PORT']), world,
+                          is_master=not agent and rank == 0, timeout=timeout, multi_tenant=True)
+    attempt = os.environ['TORCHELASTIC_RESTART_COUNT']
+    return dict(store=dist.PrefixStore(f'/mmseg_autoloss/attempt_{attempt}', store), rank=rank,
+                world_size=world)
+
+
 def init_dist_cpu_aware(launcher: str, backend: Optional[str] = None,
                         timeout_s: float = 1800) -> None:
     """Initialise torch.distributed for ``launcher`` on GPU or CPU.
@@ -50,9 +67,13 @@ def init_dist_cpu_aware(launcher: str, backend: Optional[str] = None,
         raise ValueError(f'launcher must be one of {LAUNCHERS}, got {launcher!r}')
     if launcher == 'none' or dist.is_initialized():
         return
+    timeout = timedelta(seconds=timeout_s)
+    elastic = launcher == 'pytorch' and 'TORCHELASTIC_RESTART_COUNT' in os.environ
     if torch.cuda.is_available():
         from mmengine.dist import init_dist
-        init_dist(launcher, backend=backend or 'nccl', timeout=timedelta(seconds=timeout_s))
+        # mmengine takes the timeout in seconds
+        init_dist(launcher, backend=backend or 'nccl', timeout=timeout_s,
+                  **(_attempt_store(timeout) if elastic else {}))
         return
     if launcher == 'mpi':
         raise RuntimeError("launcher 'mpi' is not supported on CPU; use 'pytorch' (torchrun) or 'slurm'")
@@ -62,8 +83,11 @@ def init_dist_cpu_aware(launcher: str, backend: Optional[str] = None,
         if key not in os.environ:
             raise RuntimeError(f"launcher {launcher!r} needs the environment variable {key}; "
                                'start with torchrun --nproc_per_node=N (or srun)')
-    dist.init_process_group(backend=backend or 'gloo', init_method='env://',
-                            timeout=timedelta(seconds=timeout_s))
+    if elastic:
+        dist.init_process_group(backend=backend or 'gloo', timeout=timeout,
+                                **_attempt_store(timeout))
+    else:
+        dist.init_process_group(backend=backend or 'gloo', init_method='env://', timeout=timeout)
 
 
 def configure_launcher(cfg, launcher: str) -> None:

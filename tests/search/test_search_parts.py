@@ -143,3 +143,19 @@ def test_finite_loss_guard_checks_at_its_interval(tiny_cfg):
     with pytest.raises(ValueError, match='interval must be a positive integer'):
         from mmseg_autoloss.search import FiniteLossGuardHook
         FiniteLossGuardHook(interval=0)
+
+
+def test_ledger_never_reuses_a_lost_worker_and_keeps_events_apart(tmp_path):
+    from mmseg_autoloss.search import Ledger
+    ledger = Ledger(str(tmp_path))
+    ok = dict(round=0, index=0, status='ok', reward=0.5, error=None, theta=[0.1])
+    # how versions before infrastructure events recorded a dead worker
+    legacy = dict(round=0, index=1, status='failed', reward=None, theta=[0.2],
+                  error='worker process died: A process in the process pool was terminated')
+    theta_failure = dict(round=0, index=2, status='failed', reward=None, theta=[0.3],
+                         error='RuntimeError: boom (x.py:1)')
+    for rec in (ok, legacy, theta_failure):
+        ledger.append(rec)
+    ledger.append_event(dict(event='proxy_lost', round=0, index=3))
+    assert [r['index'] for r in ledger.records()] == [0, 2]  # index 1 simply runs again
+    assert [e['index'] for e in ledger.events()] == [3]
