@@ -294,14 +294,19 @@ def ensure_dataset(data_root: str, sizes: Sequence[int], seed: int = 0) -> str:
     return root
 
 
-def write_results(out: str, text: str, data: Dict[str, Any],
-                  draw: Callable[[str], None]) -> None:
-    """Write a benchmark's table ``out`` (markdown), its plot (``draw(path)``,
-    same stem, ``.png``) and its numbers (same stem, ``.json``), and print
-    the table."""
+def write_results(out: str, text: str, data: Dict[str, Any], draw: Callable[[], Any]) -> None:
+    """Write a benchmark's table ``out`` (markdown), its plot (the matplotlib
+    figure ``draw()`` returns, same stem, ``.png``) and its numbers (same
+    stem, ``.json``), and print the table."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
     stem = osp.splitext(out)[0]
     os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
-    draw(stem + '.png')
+    fig = draw()
+    fig.tight_layout()
+    fig.savefig(stem + '.png', dpi=110)
+    plt.close(fig)
     with open(out, 'w') as f:
         f.write(text)
     with open(stem + '.json', 'w') as f:

@@ -344,9 +344,7 @@ def write_report(args, res: Dict, wall_s: float) -> str:
     return '\n'.join(lines)
 
 
-def plot(args, res: Dict, path: str) -> None:
-    import matplotlib
-    matplotlib.use('Agg')
+def plot(args, res: Dict) -> 'matplotlib.figure.Figure':
     import matplotlib.pyplot as plt
     rows = res['rows']
     fig, axes = plt.subplots(1, len(rows) + 1, figsize=(3.2 * (len(rows) + 1), 3.4),
@@ -364,9 +362,7 @@ def plot(args, res: Dict, path: str) -> None:
     ax.set_xlabel('proxy-iterations per 8-proxy round')
     ax.set_ylabel('Spearman ρ')
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fig
 
 
 def main(argv=None) -> int:
@@ -382,7 +378,7 @@ def main(argv=None) -> int:
         settings=[r['setting'] for r in res['rows']], rows=res['rows'], panel=res['panel'],
         test=res['test'], rewards=res['rewards'], proxy_seeds=args.proxy_seeds,
         retrain_seeds=args.retrain_seeds, retrain_iters=args.retrain_iters, lr=args.lr,
-        wall_s=round(wall_s, 1)), lambda path: plot(args, res, path))
+        wall_s=round(wall_s, 1)), lambda: plot(args, res))
     return 0
 
 

@@ -192,6 +192,17 @@ class SuccessiveHalving:
             out.append(recs)
         return out
 
+    def _drop(self, round_idx: int, indices, k: int) -> None:
+        """Delete rung k's checkpoints of the given proxies (no longer needed:
+        stopped there, or past rung k + 1 already)."""
+        for i in indices:
+            path = osp.join(self.work_dir, 'proxies', f'r{round_idx:02d}_p{i:02d}',
+                            f'iter_{self.iters[k]}.pth')
+            try:
+                os.remove(path)
+            except FileNotFoundError:  # another rank was first, or never written
+                pass
+
     def cleanup(self, round_idx: int) -> None:
         """Drop the round's rung checkpoints once its records are final."""
         pattern = osp.join(self.work_dir, 'proxies', f'r{round_idx:02d}_p*')
@@ -226,6 +237,8 @@ class SuccessiveHalving:
         for k, end in enumerate(self.iters):
             if k > 0:
                 alive = select_survivors(rungs[k - 1], sizes[k])
+                # at most one checkpoint per proxy still in the race
+                self._drop(round_idx, set(rungs[k - 1]) - set(alive), k - 1)
                 if not alive:  # every proxy of the rung before failed
                     break
             done = {i: r for i, r in prior[k].items() if i in alive}
@@ -245,6 +258,8 @@ class SuccessiveHalving:
                                                        if rec['error'] else ''))
             got = {r['index']: r for r in gather(k, mine)}
             rungs.append(dict(sorted({**done, **got}.items())))
+            if k > 0:
+                self._drop(round_idx, rungs[k], k - 1)
             if log is not None:
                 ok = [r['reward'] for r in rungs[k].values() if r['status'] == 'ok']
                 log(f'round {round_idx + 1} rung {k + 1}/{len(self.iters)} done: '

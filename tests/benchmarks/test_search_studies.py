@@ -76,9 +76,10 @@ def test_search_efficiency_quick_and_rerun(tmp_path):
     assert [(r['controller'], r['round']) for r in rows] == [
         ('ppo2', 1), ('ppo2', 2), ('random', 1), ('random', 2)]
     assert [r['iters'] for r in rows] == [4, 8, 4, 8]  # 2 proxies x 2 iterations a round
-    assert set(res['summary']['baselines']) == {'ce', 'lovasz'}
+    assert set(res['summary']['baselines']) == {'ce', 'lovasz', 'voc_miou'}
     text = out.read_text()
-    assert 'CE: ' in text and 'Lovász-softmax: ' in text
+    assert 'CE: ' in text and 'Lovász-softmax: ' in text and "authors' voc_miou θ: " in text
+    assert all(set(r['above']) == {'ce', 'lovasz', 'voc_miou'} for r in rows)
     assert [r[:3] for r in _table(text, '| controller |')] == [
         ['PPO2', '1', '4'], ['PPO2', '2', '8'], ['random search', '1', '4'],
         ['random search', '2', '8']]
@@ -122,3 +123,9 @@ def test_result_store_skips_finished_jobs_and_survives_a_cut_line(tmp_path):
 def test_bad_arguments_are_rejected(script, bad):
     with pytest.raises(SystemExit):
         script.parse_args(bad)
+
+
+def test_a_controller_that_cannot_be_built_is_reported_not_run():
+    with pytest.raises(search_efficiency._Unavailable, match='samples_per_round must be'):
+        search_efficiency._check_controller('cmaes', 2)  # CMA-ES needs M >= 4
+    search_efficiency._check_controller('random', 2)
