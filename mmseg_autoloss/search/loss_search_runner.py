@@ -369,7 +369,9 @@ class LossSearchRunner:
             for t in range(start_round, s.rounds):
                 samples, done = self._on_rank0(lambda: self._round_samples(t))
                 if self.fidelity is not None:
+                    start = time.time()
                     records = self._halving_round(t, samples, done)
+                    self._round_times.append(time.time() - start)
                     best = self._on_rank0(lambda: self._finish_round(
                         t, samples, records, self._elapsed_before + time.time() - t0))
                     self._on_rank0(lambda: self.fidelity.cleanup(t))
@@ -422,19 +424,24 @@ class LossSearchRunner:
         if len(done) == samples.shape[0]:
             return sorted(done.values(), key=lambda r: r['index'])
         prior = self._on_rank0(lambda: self.fidelity.finished(round_idx, samples))
+        started = [time.time()]
+
+        def run(tasks: List[Dict]):
+            started[0] = time.time()
+            return self.pool.run(tasks, on_event=self._on_event)
 
         def gather(k: int, mine: List[Dict]) -> List[Dict]:
             if not is_distributed():
                 return mine
+            # a rung's share can be uneven (survivors go to rank index % world)
             parts = gather_json(dict(records=mine), f'round{round_idx}_rung{k}',
-                                self._timeout(0.0), self.settings.dist.get('report_s', 60),
-                                self.logger.warning)
+                                self._timeout(time.time() - started[0]),
+                                self.settings.dist.get('report_s', 60), self.logger.warning)
             return [r for p in parts for r in p['records']]
 
         finals = self.fidelity.run_round(
-            round_idx, samples, prior, lambda skip: self._tasks(round_idx, samples, skip),
-            lambda tasks: self.pool.run(tasks, on_event=self._on_event), gather,
-            self.logger.info)
+            round_idx, samples, prior, lambda skip: self._tasks(round_idx, samples, skip), run,
+            gather, self.logger.info)
         if self.rank == 0:
             for rec in finals:
                 self.ledger.append(rec)
