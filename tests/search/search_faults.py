@@ -4,6 +4,7 @@ import os
 import os.path as osp
 import signal
 
+import torch
 from mmengine.hooks import Hook
 from mmseg.registry import HOOKS
 
@@ -27,15 +28,18 @@ class KillWorkerHook(Hook):
 
 
 @HOOKS.register_module(force=True)
-class _NaNWeightsHook(Hook):
-    """Turns the model's weights into NaN before iteration ``at_iter``."""
+class InjectFailureHook(Hook):
+    """Breaks the proxies whose work dir ends with ``target`` before
+    iteration ``at_iter``: raises, or turns the weights into NaN."""
 
-    def __init__(self, at_iter: int) -> None:
-        self.at_iter = at_iter
+    def __init__(self, target: str, mode: str, at_iter: int = 2) -> None:
+        self.target, self.mode, self.at_iter = target, mode, at_iter
 
     def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
-        if runner.iter == self.at_iter:
-            import torch
-            with torch.no_grad():
-                for p in runner.model.parameters():
-                    p.fill_(float('nan'))
+        if not runner.work_dir.endswith(self.target) or runner.iter != self.at_iter:
+            return
+        if self.mode == 'raise':
+            raise RuntimeError('injected failure')
+        with torch.no_grad():
+            for p in runner.model.parameters():
+                p.fill_(float('nan'))

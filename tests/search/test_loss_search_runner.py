@@ -11,9 +11,8 @@ from collections import Counter
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.hooks import Hook
-from mmseg.registry import HOOKS
 
+import search_faults  # noqa: F401  (registers the fault hooks in this process)
 from conftest import CONFIGS, REPO, subprocess_env as _env
 from mmseg_autoloss.search import InfrastructureError, Ledger, LossSearchRunner, WorkDirLocked
 from mmseg_autoloss.surrogates import num_theta
@@ -398,27 +397,10 @@ def test_resume_refuses_a_changed_search_and_extends_rounds(synthetic_root, tmp_
         LossSearchRunner.from_cfg(cfg)
 
 
-@HOOKS.register_module(force=True)
-class _InjectFailureHook(Hook):
-    """Breaks one chosen proxy: raises, or turns its weights into NaN."""
-
-    def __init__(self, target: str, mode: str) -> None:
-        self.target, self.mode = target, mode
-
-    def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
-        if not runner.work_dir.endswith(self.target) or runner.iter != 2:
-            return
-        if self.mode == 'raise':
-            raise RuntimeError('injected failure')
-        with torch.no_grad():
-            for p in runner.model.parameters():
-                p.fill_(float('nan'))
-
-
 @pytest.mark.parametrize('mode,status', [('raise', 'failed'), ('nan', 'nan')])
 def test_failing_proxy_is_recorded_and_search_completes(synthetic_root, tmp_path, mode, status):
     cfg = search_cfg(synthetic_root, tmp_path, rounds=1, samples=3, iters=6)
-    cfg.search.proxy_custom_hooks = [dict(type='_InjectFailureHook', target='r00_p01', mode=mode)]
+    cfg.search.proxy_custom_hooks = [dict(type='InjectFailureHook', target='r00_p01', mode=mode)]
     best = LossSearchRunner.from_cfg(cfg).train()
     records = Ledger(str(tmp_path)).records()
     assert [r['status'] for r in records] == ['ok', status, 'ok']
@@ -432,7 +414,7 @@ def test_failing_proxy_is_recorded_and_search_completes(synthetic_root, tmp_path
 
 def test_every_proxy_failing_stops_with_clear_error(synthetic_root, tmp_path):
     cfg = search_cfg(synthetic_root, tmp_path, rounds=1, samples=2, iters=4)
-    cfg.search.proxy_custom_hooks = [dict(type='_InjectFailureHook', target='', mode='raise')]
+    cfg.search.proxy_custom_hooks = [dict(type='InjectFailureHook', target='', mode='raise')]
     with pytest.raises(RuntimeError, match='every proxy of round 0 failed'):
         LossSearchRunner.from_cfg(cfg).train()
     assert len(Ledger(str(tmp_path)).records()) == 2  # the failures are still recorded

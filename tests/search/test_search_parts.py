@@ -12,7 +12,7 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-import search_faults  # noqa: F401  (registers _NaNWeightsHook)
+import search_faults  # noqa: F401  (registers InjectFailureHook)
 from mmseg_autoloss.search.fingerprint import check_resume, search_fingerprint
 from mmseg_autoloss.search.lock import WorkDirLock, WorkDirLocked
 from mmseg_autoloss.search.workers import describe_exit
@@ -135,7 +135,7 @@ def test_parent_death_signal_kills_an_orphan(tmp_path):
 def test_finite_loss_guard_checks_at_its_interval(tiny_cfg):
     cfg = tiny_cfg(max_iters=8)
     cfg.custom_hooks = [dict(type='FiniteLossGuardHook', interval=3),
-                        dict(type='_NaNWeightsHook', at_iter=1)]
+                        dict(type='InjectFailureHook', target='', mode='nan', at_iter=1)]
     runner = Runner.from_cfg(cfg)
     # NaN from iteration 2 on; the guard looks at iterations 3, 6 and 8
     with pytest.raises(FloatingPointError, match=r'loss is nan at iteration 3 \(checked every 3\)'):
