@@ -24,6 +24,7 @@ import multiprocessing as mp
 import os
 import os.path as osp
 import statistics
+import sys
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -313,6 +314,45 @@ def write_results(out: str, text: str, data: Dict[str, Any], draw: Callable[[], 
         json.dump(data, f, indent=1)
     print(text)
     print(f'written: {out}, {stem}.png, {stem}.json')
+
+
+def start_study() -> float:
+    """Set up a study's process (one torch thread, quiet logs) and return its
+    start time (``time.perf_counter``)."""
+    import torch
+    torch.set_num_threads(1)
+    quiet()
+    return time.perf_counter()
+
+
+def add_retrain_args(p) -> None:
+    """The retraining and machine options the search studies share."""
+    p.add_argument('--retrain-seeds', type=int, nargs='+', default=None, help='default 0 1')
+    p.add_argument('--retrain-iters', type=int, default=None, help='default 400')
+    p.add_argument('--lr', type=float, default=0.05, help='retraining learning rate')
+    p.add_argument('--batch-size', type=int, default=None)
+    p.add_argument('--sizes', type=int, nargs=3, default=None, metavar=('TRAIN', 'VAL', 'TEST'))
+    p.add_argument('--data-root', default=None)
+    p.add_argument('--workers', type=int, default=None,
+                   help='proxy/retrain processes, 1 torch thread each (0: this process; default '
+                   '2, --quick 0)')
+
+
+def study_paths(args, name: str, argv) -> None:
+    """Resolve ``args.work_dir`` against the repository, default ``args.out``
+    (under the work dir for ``--quick``, else ``benchmarks/results/<name>.md``)
+    and keep the command line in ``args.argv``."""
+    args.work_dir = osp.abspath(args.work_dir if osp.isabs(args.work_dir)
+                                else osp.join(REPO, args.work_dir))
+    if args.out is None:
+        args.out = (osp.join(args.work_dir, f'{name}.md') if args.quick else
+                    osp.join(REPO, 'benchmarks', 'results', f'{name}.md'))
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+
+
+def command_line(script: str, argv: Sequence[str]) -> str:
+    """How the results file names the command that wrote it."""
+    return f'python benchmarks/{osp.basename(script)}' + ''.join(' ' + a for a in argv)
 
 
 def quiet() -> None:

@@ -33,8 +33,8 @@ import sys
 import time
 from typing import Dict, List, Optional, Sequence
 
-from _common import (REPO, Job, ResultStore, ensure_dataset, mean_std, quiet, run_jobs,
-                     write_results)
+from _common import (REPO, add_retrain_args, command_line, ensure_dataset, Job, mean_std,
+                     ResultStore, run_jobs, start_study, study_paths, write_results)
 
 SEARCH_CONFIG = 'configs/search/deeplabv3plus_r18-tiny_search-miou_1xb8-quick_synthetic-64x64.py'
 RETRAIN_CONFIG = 'configs/baseline/deeplabv3plus_r18-tiny_1xb8-400it_synthetic-64x64.py'
@@ -213,17 +213,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--panel', type=int, default=None, help='number of θ (default 12)')
     p.add_argument('--proxy-seeds', type=int, nargs='+', default=None,
                    help='search seeds (one proxy per θ each; default 0 1)')
-    p.add_argument('--retrain-seeds', type=int, nargs='+', default=None, help='default 0 1')
-    p.add_argument('--retrain-iters', type=int, default=None, help='default 400')
-    p.add_argument('--lr', type=float, default=0.05, help='retraining learning rate')
-    p.add_argument('--batch-size', type=int, default=None)
-    p.add_argument('--sizes', type=int, nargs=3, default=None, metavar=('TRAIN', 'VAL', 'TEST'))
-    p.add_argument('--data-root', default=None)
+    add_retrain_args(p)
     p.add_argument('--tolerance', type=float, default=0.1,
                    help='pick the cheapest setting with rho >= best rho - this')
-    p.add_argument('--workers', type=int, default=None,
-                   help='proxy/retrain processes, 1 torch thread each (0: this process; default '
-                   '2, --quick 0)')
     p.add_argument('--work-dir', default=None,
                    help='searches and retrains, kept for reruns (default work_dirs/proxy_fidelity)')
     p.add_argument('--out', default=None,
@@ -243,12 +235,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error('--workers >= 0, --panel >= 3, --retrain-iters >= 1 and --lr > 0 are needed')
     if len(set(args.retrain_seeds)) < 2 and not args.quick:
         p.error('--retrain-seeds: give at least 2 distinct seeds')
-    args.work_dir = osp.abspath(args.work_dir if osp.isabs(args.work_dir)
-                                else osp.join(REPO, args.work_dir))
-    if args.out is None:
-        args.out = (osp.join(args.work_dir, 'proxy_fidelity.md') if args.quick else
-                    osp.join(REPO, 'benchmarks', 'results', 'proxy_fidelity.md'))
-    args.argv = list(sys.argv[1:] if argv is None else argv)
+    study_paths(args, 'proxy_fidelity', argv)
     return args
 
 
@@ -306,14 +293,10 @@ def run_study(args) -> Dict:
                 picked=picked, data_root=data_root, walls=walls)
 
 
-def _cmd(args) -> str:
-    return 'python benchmarks/proxy_fidelity.py' + ''.join(' ' + a for a in args.argv)
-
-
 def write_report(args, res: Dict, wall_s: float) -> str:
     lines = [
         '# Proxy fidelity: do cheap proxies rank losses like retraining?', '',
-        f'Command: `{_cmd(args)}` ({args.size} size; {wall_s / 60:.1f} min wall time this run, '
+        f'Command: `{command_line(__file__, args.argv)}` ({args.size} size; {wall_s / 60:.1f} min wall time this run, '
         f'{max(args.workers, 1)} process(es) x 1 torch thread; finished runs of earlier runs are '
         'reused).', '',
         f'Panel: {len(res["panel"])} mIoU-surrogate θ (table below). Hold-out reward: a one-round '
@@ -367,14 +350,11 @@ def plot(args, res: Dict) -> 'matplotlib.figure.Figure':
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    import torch
-    torch.set_num_threads(1)
-    quiet()
-    start = time.perf_counter()
+    start = start_study()
     res = run_study(args)
     wall_s = time.perf_counter() - start
     write_results(args.out, write_report(args, res, wall_s), dict(
-        command=_cmd(args), size=args.size, picked=res['picked'],
+        command=command_line(__file__, args.argv), size=args.size, picked=res['picked'],
         settings=[r['setting'] for r in res['rows']], rows=res['rows'], panel=res['panel'],
         test=res['test'], rewards=res['rewards'], proxy_seeds=args.proxy_seeds,
         retrain_seeds=args.retrain_seeds, retrain_iters=args.retrain_iters, lr=args.lr,

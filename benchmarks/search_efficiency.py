@@ -28,8 +28,8 @@ import sys
 import time
 from typing import Dict, List
 
-from _common import (REPO, Job, ResultStore, ensure_dataset, mean_std, quiet, run_jobs,
-                     write_results)
+from _common import (REPO, add_retrain_args, command_line, ensure_dataset, Job, mean_std,
+                     ResultStore, run_jobs, start_study, study_paths, write_results)
 from proxy_fidelity import (RETRAIN_CONFIG, _print_job, parse_setting, search_cfg,
                             setting_cost, theta_job)
 
@@ -101,15 +101,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--checkpoints', type=int, nargs='+', default=None,
                    help='rounds after which the output is retrained (default: a third, two '
                    'thirds and all of the rounds)')
-    p.add_argument('--retrain-seeds', type=int, nargs='+', default=None, help='default 0 1')
-    p.add_argument('--retrain-iters', type=int, default=None, help='default 400')
-    p.add_argument('--lr', type=float, default=0.05, help='retraining learning rate')
-    p.add_argument('--batch-size', type=int, default=None)
-    p.add_argument('--sizes', type=int, nargs=3, default=None, metavar=('TRAIN', 'VAL', 'TEST'))
-    p.add_argument('--data-root', default=None)
-    p.add_argument('--workers', type=int, default=None,
-                   help='proxy/retrain processes, 1 torch thread each (0: this process; default '
-                   '2, --quick 0)')
+    add_retrain_args(p)
     p.add_argument('--work-dir', default=None)
     p.add_argument('--out', default=None, help='markdown table (default '
                    'benchmarks/results/search_efficiency.md; --quick: in the work dir)')
@@ -141,12 +133,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     if min(args.checkpoints) < 1 or max(args.checkpoints) > args.rounds:
         p.error(f'--checkpoints must lie in 1..{args.rounds}, got {args.checkpoints}')
     args.checkpoints = sorted(set(args.checkpoints))
-    args.work_dir = osp.abspath(args.work_dir if osp.isabs(args.work_dir)
-                                else osp.join(REPO, args.work_dir))
-    if args.out is None:
-        args.out = (osp.join(args.work_dir, 'search_efficiency.md') if args.quick else
-                    osp.join(REPO, 'benchmarks', 'results', 'search_efficiency.md'))
-    args.argv = list(sys.argv[1:] if argv is None else argv)
+    study_paths(args, 'search_efficiency', argv)
     return args
 
 
@@ -275,15 +262,11 @@ def summarize(args, searches: Dict, test: Dict, data_root: str) -> Dict:
     return dict(rows=rows, baselines=baselines)
 
 
-def _cmd(args) -> str:
-    return 'python benchmarks/search_efficiency.py' + ''.join(' ' + a for a in args.argv)
-
-
 def write_report(args, summary: Dict, wall_s: float) -> str:
     b = summary['baselines']
     lines = [
         '# Search efficiency: retrained test mIoU against proxy-iterations', '',
-        f'Command: `{_cmd(args)}` ({args.size} size; {wall_s / 60:.1f} min wall time this run, '
+        f'Command: `{command_line(__file__, args.argv)}` ({args.size} size; {wall_s / 60:.1f} min wall time this run, '
         f'{max(args.workers, 1)} process(es) x 1 torch thread; finished runs of earlier runs are '
         'reused).', '',
         f'Searches: mIoU surrogate, proxy setting **{args.setting}**'
@@ -332,17 +315,14 @@ def plot(args, summary: Dict) -> 'matplotlib.figure.Figure':
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    import torch
-    torch.set_num_threads(1)
-    quiet()
-    start = time.perf_counter()
+    start = start_study()
     data_root = ensure_dataset(args.data_root or osp.join(args.work_dir, 'data'), args.sizes)
     searches = run_searches(args, data_root)
     test = run_retrains(args, data_root, searches)
     summary = summarize(args, searches, test, data_root)
     wall_s = time.perf_counter() - start
     write_results(args.out, write_report(args, summary, wall_s), dict(
-        command=_cmd(args), size=args.size, setting=args.setting, halving=args.halving,
+        command=command_line(__file__, args.argv), size=args.size, setting=args.setting, halving=args.halving,
         samples=args.samples, rounds=args.rounds, checkpoints=args.checkpoints,
         search_seeds=args.search_seeds, retrain_seeds=args.retrain_seeds,
         retrain_iters=args.retrain_iters, lr=args.lr, searches=searches, summary=summary,

@@ -89,3 +89,16 @@ def tiny_cfg(synthetic_root, tmp_path):
         kwargs.setdefault('work_dir', str(tmp_path / 'work_dir'))
         return tiny_config(synthetic_root, **kwargs)
     return factory
+
+
+def void_ring_example():
+    """Issue 16's reproducer: a square object whose 2-px boundary ring is void
+    (255), as along every PASCAL VOC outline. Returns (truth, label)."""
+    truth = torch.zeros(1, 32, 32, dtype=torch.long)
+    truth[:, 8:24, 8:24] = 1
+    label = truth.clone()
+    label[:, 7:9, 7:25] = 255
+    label[:, 23:25, 7:25] = 255
+    label[:, 7:25, 7:9] = 255
+    label[:, 7:25, 23:25] = 255
+    return truth, label

@@ -8,23 +8,22 @@ Examples::
     torchrun --nproc_per_node=2 --max-restarts=3 tools/search.py CONFIG --launcher pytorch
     srun -N2 --ntasks-per-node=8 python tools/search.py CONFIG --launcher slurm
 """
-import argparse
 import json
 import os.path as osp
-
 
 import mmseg_autoloss  # noqa: F401  (registers the plugin)
 from mmseg.registry import RUNNERS
 from mmseg_autoloss.search import WorkDirLocked
-from mmseg_autoloss.utils.cli import add_common_args, load_config, parse_common
+from mmseg_autoloss.utils.cli import load_config, parse_common, tool_parser
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(description='Search surrogate-loss parameters')
-    parser.add_argument('config', help='search config (runner_type=LossSearchRunner, search=...)')
+    parser = tool_parser('Search surrogate-loss parameters',
+                         'search config (runner_type=LossSearchRunner, search=...)',
+                         launchers=('none', 'pytorch', 'slurm'))
     parser.add_argument('--resume', action='store_true',
                         help='continue the search in work_dir without re-running finished proxies')
-    return parse_common(add_common_args(parser, launchers=('none', 'pytorch', 'slurm')))
+    return parse_common(parser)
 
 
 def main():

@@ -1,9 +1,7 @@
 """``FinalMetricsHook``: the last validation (and test) metrics as JSON."""
-import json
 import math
 import os
 import os.path as osp
-import tempfile
 from typing import Dict, Optional
 
 from mmengine.dist import is_main_process
@@ -12,22 +10,7 @@ from mmengine.logging import print_log
 
 from mmseg.registry import HOOKS
 
-
-def write_json_atomic(path: str, obj: dict) -> None:
-    """Write ``obj`` to ``path`` so that readers never see a partial file."""
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.' + osp.basename(path) + '.', suffix='.tmp', dir=folder)
-    try:
-        with os.fdopen(fd, 'w') as f:
-            json.dump(obj, f, indent=2)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
+from mmseg_autoloss.utils.fileio import atomic_write_json
 
 
 @HOOKS.register_module()
@@ -70,7 +53,7 @@ class FinalMetricsHook(Hook):
                           '; left out', logger='current')
         record = {'iter': int(runner.iter), 'epoch': int(runner.epoch), 'metrics': values}
         path = osp.join(runner.work_dir, out_file)
-        write_json_atomic(path, record)
+        atomic_write_json(path, record, indent=2)
         nan = sorted(k for k, v in values.items() if math.isnan(v))
         if nan:
             print_log(f'FinalMetricsHook: {nan} are NaN in {path}', logger='current')

@@ -22,6 +22,8 @@ from typing import Dict, List, Optional
 
 import torch
 
+from mmseg_autoloss.utils.fileio import atomic_open
+
 __all__ = ['WarmStart', 'check_warm_start', 'check_checkpoint_architecture', 'theta_iters',
            'WARM_ROUND']
 
@@ -252,9 +254,8 @@ class WarmStart:
         if done != self.iters:
             raise RuntimeError(f'the warm-start checkpoint {last} is at iteration {done}, '
                                f'expected {self.iters}')
-        tmp = self.weights + '.tmp'
-        torch.save(dict(state_dict=ckpt['state_dict'], meta=dict(iter=done, source=last)), tmp)
-        os.replace(tmp, self.weights)
+        with atomic_open(self.weights, 'wb') as f:
+            torch.save(dict(state_dict=ckpt['state_dict'], meta=dict(iter=done, source=last)), f)
 
     def prepare(self, base_cfg, settings, split_files: Dict[str, str], pool, ledger,
                 logger, on_event=None) -> Optional[Dict]:

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage
 
+from conftest import void_ring_example
 from mmseg_autoloss.evaluation.functional import image_stats, parse_metrics, summarize
 from mmseg_autoloss.evaluation.seg_metric import SegMetric
 
@@ -96,13 +97,7 @@ def test_stats_and_metrics_equal_the_oracle(seed, c, n, tol, drop_bg, void_band,
 
 def test_perfect_prediction_on_void_band_scores_100():
     """The issue's reproducer: a 2-px void ring along the object boundary."""
-    truth = torch.zeros(1, 32, 32, dtype=torch.long)
-    truth[:, 8:24, 8:24] = 1
-    label = truth.clone()
-    label[:, 7:9, 7:25] = 255
-    label[:, 23:25, 7:25] = 255
-    label[:, 7:25, 7:9] = 255
-    label[:, 7:25, 23:25] = 255
+    truth, label = void_ring_example()
     m = SegMetric(metrics=['mIoU', 'BF1', 'BIoU'], tol=5)
     m.dataset_meta = dict(classes=['bg', 'obj'])
     m.process({}, [dict(pred_sem_seg=dict(data=truth), gt_sem_seg=dict(data=label))])

@@ -1,7 +1,6 @@
 """SurrogateMonitorHook and FinalMetricsHook, in a real MMSeg run on CPU."""
 import glob
 import json
-import math
 import os.path as osp
 
 import pytest
@@ -13,7 +12,6 @@ from mmengine.runner import Runner
 from mmseg.registry import HOOKS, MODELS
 from mmseg_autoloss.evaluation.functional import image_stats
 from mmseg_autoloss.hooks import FinalMetricsHook, SurrogateMonitorHook
-from mmseg_autoloss.hooks.final_metrics_hook import write_json_atomic
 from mmseg_autoloss.hooks.surrogate_monitor_hook import hard_metric, surrogate_value
 
 ALL = ['aAcc', 'mAcc', 'mIoU', 'FWIoU', 'mDice', 'BIoU', 'BF1', 'mIoU_D', 'mIoU_I', 'mIoU_C',
@@ -148,15 +146,3 @@ def test_hook_arguments_and_registry():
         SurrogateMonitorHook(mode='test')
     with pytest.raises(ValueError, match='out_file'):
         FinalMetricsHook(out_file='')
-
-
-def test_write_json_atomic_replaces_whole_file(tmp_path):
-    path = str(tmp_path / 'sub' / 'm.json')
-    write_json_atomic(path, {'metrics': {'mIoU': 1.0, 'BF1': float('nan')}})
-    write_json_atomic(path, {'metrics': {'mIoU': 2.0}})
-    with open(path) as f:
-        assert json.load(f) == {'metrics': {'mIoU': 2.0}}
-    assert sorted(p.name for p in (tmp_path / 'sub').iterdir()) == ['m.json']  # no temp left
-    write_json_atomic(path, {'v': float('nan')})
-    with open(path) as f:
-        assert math.isnan(json.load(f)['v'])

@@ -10,6 +10,7 @@ from mmengine.structures import PixelData
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
+from conftest import void_ring_example
 from mmseg_autoloss.datasets.synthetic import label_statistics
 from mmseg_autoloss.losses.auto_seg_loss import AutoSegLoss
 from mmseg_autoloss.surrogates import METRICS, PRESETS, identity_theta, relaxed_metric
@@ -235,13 +236,7 @@ def test_labels_checked_at_first_call_or_on_request():
 
 def test_bf1_perfect_prediction_on_voc_void_band_is_near_zero():
     """The issue's reproducer: predicted boundaries on void pixels count (SPEC §1)."""
-    truth = torch.zeros(1, 32, 32, dtype=torch.long)
-    truth[:, 8:24, 8:24] = 1
-    label = truth.clone()
-    label[:, 7:9, 7:25] = 255
-    label[:, 23:25, 7:25] = 255
-    label[:, 7:25, 7:9] = 255
-    label[:, 7:25, 23:25] = 255
+    truth, label = void_ring_example()
     logits = 10 * F.one_hot(truth, 2).permute(0, 3, 1, 2).float()
     loss = build(target_metric='BF1', preset='voc_bf1')
     assert loss(logits, label).item() < 5e-3  # the authors' loss: 0.0013

@@ -14,13 +14,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from mmengine.config import Config
 
-from conftest import CONFIGS, REPO, subprocess_env as _env
+from conftest import REPO, subprocess_env as _env
+from search_config import SEARCH_CFG
+from search_config import cli_options as _cli_options
+from search_config import search_options
 from mmseg_autoloss.search import Ledger, LossSearchRunner
 from mmseg_autoloss.search.fidelity import (map_rewards, rung_iters, rung_sizes,
                                             select_survivors)
 
-SEARCH_CFG = osp.join(CONFIGS, 'search',
-                      'deeplabv3plus_r18-tiny_search-miou_1xb8-quick_synthetic-64x64.py')
 HALVING = dict(type='SuccessiveHalving', eta=2, min_fraction=0.25)
 
 
@@ -94,34 +95,14 @@ def test_mapping_shifts_a_rung_by_the_smallest_gain_of_its_survivors():
 
 # ------------------------------------------------------- real searches
 def options(data_root, rounds=2, samples=4, iters=12, warm=4, num_workers=0):
-    opts = {
-        'train_dataloader.dataset.data_root': data_root,
-        'train_dataloader.batch_size': 4,
-        'search.rounds': rounds,
-        'search.samples_per_round': samples,
-        'search.proxy.max_iters': iters,
-        'search.proxy.batch_size': 4,
-        'search.hold_out': dict(_delete_=True, size=8, seed=0),
-        'search.workers.num_workers': num_workers,
-        'search.seed': 3,
-        'search.fidelity': HALVING,
-    }
+    extra = {'search.fidelity': HALVING}
     if warm:
-        opts['search.proxy.warm_start'] = dict(iters=warm, loss='CE')
-    return opts
+        extra['search.proxy.warm_start'] = dict(iters=warm, loss='CE')
+    return search_options(data_root, rounds, samples, iters, num_workers, **extra)
 
 
 def cli_options(data_root, **kw):
-    out = []
-    for key, value in options(data_root, **kw).items():
-        if key == 'search.hold_out':
-            out += ['search.hold_out.size=8', 'search.hold_out.seed=0',
-                    'search.hold_out.fraction=None']
-        elif isinstance(value, dict):
-            out += [f'{key}.{k}={v}' for k, v in value.items()]
-        else:
-            out.append(f'{key}={value}')
-    return out
+    return _cli_options(options(data_root, **kw))
 
 
 def shard_records(path):

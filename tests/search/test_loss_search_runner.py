@@ -13,51 +13,31 @@ import torch
 from mmengine.config import Config
 
 import search_faults  # noqa: F401  (registers the fault hooks in this process)
+from search_config import SEARCH_CFG
+from search_config import cli_options as _cli_options
+from search_config import search_cfg as _search_cfg
+from search_config import search_options as _search_options
 from conftest import CONFIGS, REPO, subprocess_env as _env
 from mmseg_autoloss.search import InfrastructureError, Ledger, LossSearchRunner, WorkDirLocked
 from mmseg_autoloss.surrogates import num_theta
 
 pytestmark = pytest.mark.slow
-SEARCH_CFG = osp.join(CONFIGS, 'search',
-                      'deeplabv3plus_r18-tiny_search-miou_1xb8-quick_synthetic-64x64.py')
 
 
 SEARCH_TESTS = osp.dirname(osp.abspath(__file__))
 
 
-def search_options(data_root, rounds=2, samples=4, iters=20, num_workers=0, **extra):
-    return {
-        'train_dataloader.dataset.data_root': data_root,
-        'train_dataloader.batch_size': 4,
-        'search.rounds': rounds,
-        'search.samples_per_round': samples,
-        'search.proxy.max_iters': iters,
-        'search.proxy.batch_size': 4,
-        'search.hold_out': dict(_delete_=True, size=8, seed=0),
-        'search.workers.num_workers': num_workers,
-        'search.seed': 3,
-        # the authors' baseline: mu is sample 0 and gets a reward of its own
-        'search.controller.baseline': 'mu',
-        **extra,
-    }
+def search_options(data_root, **kw):
+    # the authors' baseline: mu is sample 0 and gets a reward of its own
+    return _search_options(data_root, baseline='mu', **kw)
 
 
 def search_cfg(data_root, work_dir, **kw):
-    cfg = Config.fromfile(SEARCH_CFG)
-    cfg.merge_from_dict(search_options(data_root, **kw))
-    cfg.work_dir = str(work_dir)
-    return cfg
+    return _search_cfg(data_root, work_dir, baseline='mu', **kw)
 
 
 def cli_options(data_root, **kw):
-    opts = []
-    for key, value in search_options(data_root, **kw).items():
-        if isinstance(value, dict):
-            opts += [f'{key}.{k}={v}' for k, v in value.items() if k != '_delete_']
-            opts.append(f'{key}.fraction=None')
-        else:
-            opts.append(f'{key}={value}')
-    return opts
+    return _cli_options(search_options(data_root, **kw))
 
 
 def comparable(work_dir, rounds=None):

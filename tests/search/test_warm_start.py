@@ -10,10 +10,9 @@ from mmengine.hooks import Hook
 from mmseg.registry import HOOKS
 
 from conftest import CONFIGS
+from search_config import SEARCH_CFG, search_cfg
 from mmseg_autoloss.search import Ledger, LossSearchRunner
 
-SEARCH_CFG = osp.join(CONFIGS, 'search',
-                      'deeplabv3plus_r18-tiny_search-miou_1xb8-quick_synthetic-64x64.py')
 PSP_CFG = osp.join(CONFIGS, 'search', 'pspnet_r18-tiny_search-miou_1xb8-quick_synthetic-64x64.py')
 
 
@@ -28,22 +27,12 @@ class _RecordStartWeightsHook(Hook):
             json.dump(state, f)
 
 
-def search_cfg(data_root, work_dir, warm_start, rounds=1, samples=2, iters=6, config=SEARCH_CFG):
-    cfg = Config.fromfile(config)
-    cfg.merge_from_dict({
-        'train_dataloader.dataset.data_root': data_root,
-        'train_dataloader.batch_size': 4,
-        'search.rounds': rounds,
-        'search.samples_per_round': samples,
-        'search.proxy.max_iters': iters,
-        'search.proxy.batch_size': 4,
-        'search.hold_out': dict(_delete_=True, size=8, seed=0),
-        'search.workers.num_workers': 0,
-        'search.seed': 1,
-    })
+def warm_search_cfg(data_root, work_dir, warm_start, rounds=1, samples=2, iters=6,
+                    config=SEARCH_CFG):
+    cfg = search_cfg(data_root, work_dir, config, rounds=rounds, samples=samples, iters=iters,
+                     seed=1)
     cfg.search.proxy.warm_start = warm_start
     cfg.search.proxy_custom_hooks = [dict(type='_RecordStartWeightsHook')]
-    cfg.work_dir = str(work_dir)
     return cfg
 
 
@@ -62,7 +51,7 @@ def warm_search(synthetic_root, tmp_path_factory):
     """1 round x 2 proxies: a shared 3-iteration CE run, then 3 with theta."""
     work_dir = tmp_path_factory.mktemp('warm')
     best = LossSearchRunner.from_cfg(
-        search_cfg(synthetic_root, work_dir, dict(iters=3, loss='CE'))).train()
+        warm_search_cfg(synthetic_root, work_dir, dict(iters=3, loss='CE'))).train()
     return work_dir, best
 
 
@@ -102,7 +91,7 @@ def test_resumed_search_does_not_retrain_the_shared_run(warm_search, synthetic_r
     work_dir, _ = warm_search
     weights = work_dir / 'warm_start' / 'warm_start.pth'
     mtime = weights.stat().st_mtime_ns
-    cfg = search_cfg(synthetic_root, work_dir, dict(iters=3, loss='CE'), rounds=2)
+    cfg = warm_search_cfg(synthetic_root, work_dir, dict(iters=3, loss='CE'), rounds=2)
     cfg.resume = True  # extends the search by a round
     best = LossSearchRunner.from_cfg(cfg).train()
     assert weights.stat().st_mtime_ns == mtime
@@ -118,7 +107,7 @@ def test_resumed_search_does_not_retrain_the_shared_run(warm_search, synthetic_r
 def test_user_checkpoint_is_loaded_by_every_proxy(warm_search, synthetic_root, tmp_path):
     src, _ = warm_search
     ckpt = str(src / 'warm_start' / 'warm_start.pth')
-    LossSearchRunner.from_cfg(search_cfg(synthetic_root, tmp_path, ckpt, iters=2)).train()
+    LossSearchRunner.from_cfg(warm_search_cfg(synthetic_root, tmp_path, ckpt, iters=2)).train()
     for i in range(2):
         proxy = tmp_path / 'proxies' / f'r00_p{i:02d}'
         assert start_weights(proxy) == weight_sums(ckpt)
@@ -137,7 +126,7 @@ def test_user_checkpoint_is_loaded_by_every_proxy(warm_search, synthetic_root, t
     (3, r'search.proxy.warm_start=3: must be None, a checkpoint path'),
 ])
 def test_bad_warm_start_fails_before_training(synthetic_root, tmp_path, value, match):
-    cfg = search_cfg(synthetic_root, tmp_path / 'w', value)
+    cfg = warm_search_cfg(synthetic_root, tmp_path / 'w', value)
     with pytest.raises(ValueError, match=match):
         LossSearchRunner.from_cfg(cfg)
     assert not osp.exists(tmp_path / 'w' / 'proxies')
@@ -153,7 +142,7 @@ def _model_state(config):
 def test_checkpoint_of_another_architecture_is_refused(synthetic_root, tmp_path):
     path = str(tmp_path / 'pspnet.pth')
     torch.save(dict(state_dict=_model_state(PSP_CFG), meta=dict()), path)
-    cfg = search_cfg(synthetic_root, tmp_path / 'w', path)
+    cfg = warm_search_cfg(synthetic_root, tmp_path / 'w', path)
     with pytest.raises(ValueError, match=r"search.proxy.warm_start='.*pspnet.pth': is a checkpoint "
                                          r'of another architecture: \d+ tensor\(s\) the model'):
         LossSearchRunner.from_cfg(cfg)
@@ -178,6 +167,6 @@ def test_checkpoint_of_another_architecture_is_refused(synthetic_root, tmp_path)
 def test_checkpoint_of_the_same_model_passes(synthetic_root, tmp_path):
     path = str(tmp_path / 'own.pth')
     torch.save(dict(state_dict=_model_state(SEARCH_CFG)), path)
-    runner = LossSearchRunner.from_cfg(search_cfg(synthetic_root, tmp_path / 'w', path))
+    runner = LossSearchRunner.from_cfg(warm_search_cfg(synthetic_root, tmp_path / 'w', path))
     assert runner.warm_start.weights == path
     runner.lock.release()
