@@ -4,7 +4,7 @@ Every loss trains the same tiny model (DeepLabV3+ by default) through MMSeg's
 Runner with the same schedule, data and seeds; only the losses of the decode
 and auxiliary heads differ (the auxiliary head gets the same loss at weight
 0.4, except CE + BoundaryReCAMLoss, whose auxiliary head keeps CE as in
-``configs/recam/``). Protocol (SPEC §8):
+``configs/recam/``). Protocol (docs/method.md, docs/benchmarks.md):
 
 1. each loss gets its SGD learning rate from ``--lrs``, chosen on the VAL
    split with the first seed (on the loss's own target metric: mIoU, or

@@ -18,7 +18,7 @@ Tasks:
     peaked: ``r = 0.6 + 0.2 * exp(-(theta - theta*)^T H (theta - theta*) / (2 * 0.5^2))``
         with ``H`` a random rotation of eigenvalues log-spaced in [0.1, 10]
         (normalised to mean 1) and ``theta*`` the authors' searched mIoU
-        parameters (SPEC §4, converted to theta; two entries are ~0, on the
+        parameters (method.md §4, converted to theta; two entries are ~0, on the
         boundary). Far from ``theta*`` the reward is flat.
 
 Usage::
@@ -40,9 +40,9 @@ from mmseg_autoloss.search.optuna_controllers import (CMAESController, TPEContro
                                                       require_packages)
 
 D = 12
-# Identity g (SPEC §3), n = 2, two g functions: the runner's initial mu.
+# Identity g (method.md §3), n = 2, two g functions: the runner's initial mu.
 IDENTITY_THETA = torch.tensor([0.25, 0.25, 1 / 3, 1 / 3, 0.5, 0.5] * 2, dtype=torch.float64)
-# SPEC §4: the authors' searched mIoU control points (absolute), AND then OR.
+# method.md §4: the authors' searched mIoU control points (absolute), AND then OR.
 AUTHORS_MIOU_POINTS = [5.69728440e-04, 6.43720450e-01, 3.38589169e-01, 7.05543360e-01,
                        6.25281252e-01, 7.79551927e-01, 6.90375570e-01, 1.30628900e-02,
                        8.34170515e-01, 9.62431815e-01, 9.42998269e-01, 9.80038125e-01]
@@ -51,7 +51,7 @@ Reward = Callable[[torch.Tensor], torch.Tensor]
 
 
 def control_points_to_theta(points: List[float], num_free: int = 3) -> torch.Tensor:
-    """Absolute control points (per g: B_1..B_num_free, (u, v) each) -> theta (SPEC §3)."""
+    """Absolute control points (per g: B_1..B_num_free, (u, v) each) -> theta (method.md §3)."""
     pts = torch.tensor(points, dtype=torch.float64).view(-1, num_free, 2)
     prev = torch.cat([torch.zeros_like(pts[:, :1]), pts[:, :-1]], dim=1)
     return ((pts - prev) / (1 - prev)).flatten()
@@ -141,7 +141,7 @@ def benchmark(seeds: int, rounds: int, samples: int, noise: float, command: str)
         '# Controller benchmark: PPO2, random search, TPE, CMA-ES (synthetic rewards)', '',
         f'Budget per run: {rounds} rounds x {samples} samples = {rounds * samples} reward '
         f'evaluations; D = {D}; reward noise N(0, {noise}^2); {seeds} seeds '
-        '(mean ± std over seeds). Initial mu / preset = identity theta (SPEC §3); random '
+        '(mean ± std over seeds). Initial mu / preset = identity theta (method.md §3); random '
         'search and TPE evaluate it as their first sample, CMA-ES starts at it. '
         'Output: PPO2 = mu_t of the round with the best mean reward, random search, TPE and '
         'CMA-ES = best sample seen. "true reward" = noise-free reward of the output, '

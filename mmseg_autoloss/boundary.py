@@ -1,4 +1,4 @@
-"""Boundary operators shared by the metrics, the surrogates and ReCAM (SPEC §1).
+"""Boundary operators shared by the metrics, the surrogates and ReCAM (method.md §1).
 
 Plain torch, no mmseg import:
 

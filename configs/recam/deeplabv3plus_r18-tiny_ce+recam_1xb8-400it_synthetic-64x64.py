@@ -1,5 +1,5 @@
 # Tiny DeepLabV3+ on the synthetic shapes: cross-entropy plus the
-# boundary-aware ReCAM-style loss (SPEC §7) on the decode head.
+# boundary-aware ReCAM-style loss (method.md §7) on the decode head.
 # A list of losses replaces the base CrossEntropyLoss dict instead of
 # merging into it; MMSeg sums the items and logs each under its loss_name.
 _base_ = ['../baseline/deeplabv3plus_r18-tiny_1xb8-400it_synthetic-64x64.py']

@@ -1,4 +1,4 @@
-"""``SegMetric``: every SPEC §1 metric in one MMSeg evaluator."""
+"""``SegMetric``: every method.md §1 metric in one MMSeg evaluator."""
 import logging
 import os.path as osp
 from collections import OrderedDict, defaultdict

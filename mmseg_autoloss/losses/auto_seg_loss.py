@@ -1,7 +1,7 @@
 """AutoSegLoss: Auto Seg-Loss metric surrogates as an MMSeg loss.
 
 Loss = ``loss_weight · (1 − relaxed metric)`` with statistics summed over the
-batch per class (SPEC §2). The math lives in
+batch per class (method.md §2). The math lives in
 :mod:`mmseg_autoloss.surrogates`; this module only resolves the config and
 checks the inputs.
 

@@ -30,7 +30,7 @@ def _check_weight(field: str, value) -> float:
 
 @MODELS.register_module()
 class BoundaryReCAMLoss(nn.Module):
-    """Boundary-aware ReCAM-style loss (SPEC §7).
+    """Boundary-aware ReCAM-style loss (method.md §7).
 
     For every image and every class k in its ground truth, the class scores
     are averaged under a soft mask of class k taken from the network's own

@@ -1,4 +1,4 @@
-"""JDT losses: Jaccard Metric, Dice Semimetric and Compatible Tversky (SPEC §6).
+"""JDT losses: Jaccard Metric, Dice Semimetric and Compatible Tversky (method.md §6).
 
 For probabilities x and labels y (one-hot or soft), per class:
 ``|x| = ||x||_1``, ``|y| = ||y||_1``, ``Δ = ||x − y||_1``,

@@ -5,7 +5,7 @@ receives their rewards (:meth:`update`) and keeps track of the best output.
 Nothing here trains a network: the rewards come from the caller (the
 :class:`LossSearchRunner` in practice, a synthetic function in the tests).
 
-* :class:`PPO2Controller` -- the Auto Seg-Loss policy (SPEC §5): a truncated
+* :class:`PPO2Controller` -- the Auto Seg-Loss policy (method.md §5): a truncated
   normal ``N_trunc[0,1](mu, sigma^2 I)``, ``mu = sigmoid(w)`` with free
   variables ``w`` optimised by Adam on PPO's clipped surrogate objective.
 * :class:`RandomSearchController` -- uniform samples, the baseline of the
@@ -92,7 +92,7 @@ class BaseController:
         num_params: Dimension D of Theta.
         samples_per_round: Samples M drawn per round.
         init_mu: Initial mean in [0, 1]^D (the runner passes the identity
-            theta of SPEC §3); None = 0.5 everywhere.
+            theta of method.md §3); None = 0.5 everywhere.
         seed: Seed of the controller's own ``torch.Generator``.
     """
 
@@ -324,7 +324,7 @@ class BaseController:
 
 @CONTROLLERS.register_module()
 class PPO2Controller(BaseController):
-    """PPO2 over a truncated-normal policy (Auto Seg-Loss, SPEC §5).
+    """PPO2 over a truncated-normal policy (Auto Seg-Loss, method.md §5).
 
     Round t samples ``Theta_i ~ N_trunc[0,1](mu_t, sigma^2 I)`` (with
     ``baseline='mu'`` row 0 is ``mu_t`` itself), and after the rewards

@@ -1,6 +1,6 @@
 """Truncated normal ``N_trunc[low, high](mu, sigma^2)``: scipy samples, torch density.
 
-The search policy of Auto Seg-Loss (SPEC §5) is ``N_trunc[0,1](mu, sigma^2 I)``.
+The search policy of Auto Seg-Loss (method.md §5) is ``N_trunc[0,1](mu, sigma^2 I)``.
 
 * :func:`sample` inverts ``scipy.stats.truncnorm``'s CDF at uniforms drawn
   from a ``torch.Generator``, so a controller's seed and generator state

@@ -1,6 +1,6 @@
 """Parameterized g: [0, 1] -> [0, 1] for the Auto Seg-Loss surrogates.
 
-Plain torch, no mmseg import. SPEC §3:
+Plain torch, no mmseg import. method.md §3:
 
 - A g with ``n`` pieces has control points B_0 … B_2n in the (u, v) plane,
   B_0 = (0, 0) and B_2n = (1, 1) fixed. Its ``2(2n-1)`` free numbers θ lie in
@@ -34,7 +34,7 @@ __all__ = [
 ArrayLike = Union[torch.Tensor, Sequence[float]]
 
 METRICS = ('mIoU', 'FWIoU', 'mAcc', 'gAcc', 'BIoU', 'BF1', 'mDice', 'mIoU_I', 'mIoU_C')
-# Logical operations with a g of their own (SPEC §2): AND, OR; BF1: the four
+# Logical operations with a g of their own (method.md §2): AND, OR; BF1: the four
 # operands of XOR(ỹ, erode(ỹ)) = OR − AND.
 METRIC_NUM_G: Dict[str, int] = {
     'mIoU': 2, 'FWIoU': 2, 'mAcc': 1, 'gAcc': 1, 'BIoU': 2, 'BF1': 4, 'mDice': 2,

@@ -1,6 +1,6 @@
 """The authors' searched surrogate parameters and the search's JSON format.
 
-SPEC §4: PASCAL VOC, R50-DeepLabV3+, piecewise Bézier, published as ABSOLUTE
+method.md §4: PASCAL VOC, R50-DeepLabV3+, piecewise Bézier, published as ABSOLUTE
 control points (B_1u, B_1v, B_2u, …) per g, g's concatenated AND then OR
 (BF1: g1..g4, one free point each).
 

@@ -1,4 +1,4 @@
-"""ReCAM-style pooled softmax cross-entropy for segmentation (SPEC §7).
+"""ReCAM-style pooled softmax cross-entropy for segmentation (method.md §7).
 
 Plain torch, no mmseg import. ReCAM (seed 004) multiplies each class's soft
 activation map into the features, pools them, and classifies the pooled

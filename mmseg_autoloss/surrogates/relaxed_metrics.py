@@ -1,6 +1,6 @@
 """Relaxed (differentiable) segmentation metrics of Auto Seg-Loss.
 
-Plain torch, no mmseg import. SPEC §1–§2: the one-hot prediction becomes the
+Plain torch, no mmseg import. method.md §1–§2: the one-hot prediction becomes the
 softmax ``ỹ`` and each logical operation gets its own g:
 ``AND(a, b) = g(a)·g(b)``, ``OR(a, b) = g(a) + g(b) − g(a)·g(b)``,
 ``XOR = OR − AND``. A ground-truth operand is 0/1 and g keeps it (g(0) = 0,
@@ -24,13 +24,13 @@ metric); with ``sync=True`` also over the DDP ranks (:mod:`.sync`).
   labels), so the surrogate equals the metric on one-hot input.
 
 FWIoU and gAcc have no class mean; BF1 averages over classes with a
-ground-truth boundary (SPEC §1). mIoU_I / mIoU_C follow SPEC §1 (classes
+ground-truth boundary (method.md §1). mIoU_I / mIoU_C follow method.md §1 (classes
 present in an image's labels). A batch without any valid pixel (or without
 any class to average) gives metric 1, i.e. loss 0.
 
 Ignored pixels (``ignore_index``) and pixel weights enter as a per-pixel
 weight ``w`` on every count, except BF1's predicted-boundary counts, which
-run over all pixels as the authors' evaluator does (SPEC §1; see
+run over all pixels as the authors' evaluator does (method.md §1; see
 :func:`relaxed_bf1`). Boundaries are found on the full maps, where an
 ignored label is no class.
 
@@ -87,7 +87,7 @@ def soft_xor(a: torch.Tensor, b: torch.Tensor, g_and: Sequence[GFn] = (_identity
 
 
 def soft_boundary(probs: torch.Tensor, gs: Sequence[GFn]) -> torch.Tensor:
-    """BD(ỹ) = XOR(ỹ, erode(ỹ)) with g1, g2 (AND) and g3, g4 (OR) (SPEC §2.5)."""
+    """BD(ỹ) = XOR(ỹ, erode(ỹ)) with g1, g2 (AND) and g3, g4 (OR) (method.md §2, BF1)."""
     return soft_xor(probs, erode(probs), gs[:2], gs[2:])
 
 
@@ -292,7 +292,7 @@ def relaxed_bf1(probs, label, gs, ignore_index=255, weight=None, class_reduction
     Σ BD(y_c), averaged over classes with a ground-truth boundary (class
     ``bg_index`` left out when ``drop_bg``). gs = (g1, g2, g3, g4).
 
-    As the authors' evaluator (SPEC §1), the predicted boundary BD(ỹ_c) is
+    As the authors' evaluator (method.md §1), the predicted boundary BD(ỹ_c) is
     counted over ALL pixels, ignored ones included (only a pixel ``weight``
     scales it): on PASCAL VOC the void band runs along every object
     boundary, and masking it would score a perfect prediction 0. The
@@ -328,7 +328,7 @@ def relaxed_miou_image(probs, label, gs, ignore_index=255, weight=None, class_re
                        eps=1e-6, from_logits=False, sync=False) -> torch.Tensor:
     """mIoU^I: per image the mean IoU over its classes, then the mean over images.
 
-    'present': classes in the image's labels (SPEC §1); 'all': all classes.
+    'present': classes in the image's labels (method.md §1); 'all': all classes.
     """
     probs = _as_probs(probs, from_logits)
     st = _Stats(probs, label, ignore_index, weight, sync)
@@ -344,7 +344,7 @@ def relaxed_miou_class(probs, label, gs, ignore_index=255, weight=None, class_re
                        eps=1e-6, from_logits=False, sync=False) -> torch.Tensor:
     """mIoU^C: per class the mean IoU over images containing it, then over classes.
 
-    'present': images whose labels contain the class (SPEC §1); 'all': all.
+    'present': images whose labels contain the class (method.md §1); 'all': all.
     """
     probs = _as_probs(probs, from_logits)
     st = _Stats(probs, label, ignore_index, weight, sync)

@@ -2,7 +2,7 @@
 
 Plain torch. Every surrogate here is a function of per-class sums over the
 batch; under DDP each rank sees only its own images, so without syncing the
-sums a 4 GPU × 4 image run optimizes a 4-image metric (SPEC §6). With
+sums a 4 GPU × 4 image run optimizes a 4-image metric (method.md §6). With
 ``sync=True`` the sums are all-reduced through ``torch.distributed.nn``,
 whose backward all-reduces the gradient too: every rank computes the same
 global loss L, rank r's local sums receive ``world_size · ∂L/∂S``, and DDP's

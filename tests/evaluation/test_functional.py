@@ -98,7 +98,7 @@ def test_parse_metrics_keys():
 
 
 def _loop_reference(pred, label, c, q):
-    """Per-image Python loop straight from SPEC §1 (fine-grained, worst case)."""
+    """Per-image Python loop straight from method.md §1 (fine-grained, worst case)."""
     out = {}
     for score in ('IoU', 'Acc', 'Dice'):
         per_image, per_class = [], [[] for _ in range(c)]

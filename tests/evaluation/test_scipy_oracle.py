@@ -1,4 +1,4 @@
-"""BF1 and BIoU against an independent scipy.ndimage oracle (SPEC §1).
+"""BF1 and BIoU against an independent scipy.ndimage oracle (method.md §1).
 
 The oracle shares no code with mmseg_autoloss: boundaries from
 ``binary_erosion`` with a 3x3 window (outside counts as inside), tolerance

@@ -235,7 +235,7 @@ def test_labels_checked_at_first_call_or_on_request():
 
 
 def test_bf1_perfect_prediction_on_voc_void_band_is_near_zero():
-    """The issue's reproducer: predicted boundaries on void pixels count (SPEC §1)."""
+    """The issue's reproducer: predicted boundaries on void pixels count (method.md §1)."""
     truth, label = void_ring_example()
     logits = 10 * F.one_hot(truth, 2).permute(0, 3, 1, 2).float()
     loss = build(target_metric='BF1', preset='voc_bf1')

@@ -1,4 +1,4 @@
-"""Parameterized g (SPEC §3) and the authors' presets (SPEC §4)."""
+"""Parameterized g (method.md §3) and the authors' presets (method.md §4)."""
 import json
 
 import numpy as np
@@ -222,7 +222,7 @@ def test_bad_parameters_raise_clear_errors():
 
 
 # ------------------------------------------------------------------ presets
-_PUBLISHED = {  # SPEC §4, first and last number of each preset
+_PUBLISHED = {  # method.md §4, first and last number of each preset
     'voc_miou': (5.69728440e-04, 9.80038125e-01), 'voc_fwiou': (3.65390355e-04, 6.01448298e-01),
     'voc_biou': (3.65390355e-04, 6.01448298e-01), 'voc_macc': (2.1453928e-02, 9.5041156e-01),
     'voc_gacc': (2.1453928e-02, 9.5041156e-01), 'voc_bf1': (0.8113003373146057, 0.8753038048744202)

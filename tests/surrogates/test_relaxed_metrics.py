@@ -1,4 +1,4 @@
-"""Relaxed metrics (SPEC §1-2): truth table against the evaluation metric,
+"""Relaxed metrics (method.md §1–2): truth table against the evaluation metric,
 the per-class shortcut against the literal formulas, gradients."""
 import numpy as np
 import pytest
@@ -161,7 +161,7 @@ def test_identity_is_soft_jaccard_and_bf1_is_literal():
     u = (probs + y - probs * y).sum((0, 2, 3))
     miou = relaxed_metric(probs, label, 'mIoU', eps=0)
     assert miou.item() == pytest.approx((i / u).mean().item(), abs=1e-12)
-    # BF1 from the XOR of SPEC §2.5 written out
+    # BF1 from the XOR of method.md §2, BF1 written out
     gs = build_g_functions(4, 1, control_points=PRESETS['voc_bf1']['control_points'])
     edge = soft_xor(probs, erode(probs), gs[:2], gs[2:])
     gt = class_boundaries(label, C).double()
