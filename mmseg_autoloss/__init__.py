@@ -9,15 +9,12 @@ a config only needs::
 Without mmseg/mmengine only the plain-torch parts import
 (``mmseg_autoloss.surrogates``, ``mmseg_autoloss.boundary``).
 """
+from .utils.requirements import mmseg_available
 from .version import __version__
 
-try:
-    import mmengine  # noqa: F401
-    import mmseg  # noqa: F401
-except ImportError:  # the math alone, e.g. `from mmseg_autoloss.surrogates import ...`
-    HAS_MMSEG = False
-else:
-    HAS_MMSEG = True
+# False without mmseg/mmengine (the math alone); with them, a missing or
+# op-less mmcv raises here, naming the install command.
+HAS_MMSEG = mmseg_available()
 
 if HAS_MMSEG:
     from .utils.checkpoint import register_checkpoint_safe_globals

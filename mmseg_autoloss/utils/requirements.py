@@ -50,7 +50,11 @@ def mmseg_available() -> bool:
     command instead of mmseg's ``No module named 'mmcv._ext'``.
     """
     import importlib.util
-    if importlib.util.find_spec('mmseg') is None or importlib.util.find_spec('mmengine') is None:
+    try:
+        found = all(importlib.util.find_spec(name) is not None for name in ('mmseg', 'mmengine'))
+    except ImportError:  # a finder that refuses them: as good as not installed
+        found = False
+    if not found:
         return False
     check_mmcv_ops()
     return True

@@ -33,3 +33,13 @@ def test_missing_mmcv_names_the_install_command(blocked, says):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0
     assert says in proc.stderr and MMCV_INSTALL in proc.stderr, proc.stderr[-2000:]
+
+
+@pytest.mark.parametrize('blocked', ['mmcv', 'mmcv.ops'])
+def test_importing_the_plugin_without_mmcv_ops_names_the_install_command(blocked):
+    """What a user sees: `import mmseg_autoloss` (custom_imports does this)."""
+    code = f'import sys; sys.modules[{blocked!r}] = None\nimport mmseg_autoloss\n'
+    proc = subprocess.run([sys.executable, '-c', code], cwd=REPO, env=subprocess_env(),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert MMCV_INSTALL in proc.stderr, proc.stderr[-2000:]
