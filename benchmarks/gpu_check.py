@@ -28,9 +28,12 @@ import sys
 import tempfile
 import time
 import traceback
-from typing import Callable, List
+from typing import List
 
 import torch
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from proxy_speed import Trainer, fake_batch  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 OUT = osp.join(REPO, 'benchmarks', 'results', 'gpu_check.md')
@@ -93,66 +96,19 @@ def check_compiled_equals_eager(device: str, size: int) -> List[str]:
     return rows
 
 
-def _fake_batch(batch: int, size: int, num_classes: int, device: str, seed: int = 0):
-    from mmengine.structures import PixelData
-    from mmseg.structures import SegDataSample
-    gen = torch.Generator().manual_seed(seed)
-    inputs = [torch.randint(0, 256, (3, size, size), dtype=torch.uint8, generator=gen)
-              for _ in range(batch)]
-    samples = []
-    for _ in range(batch):
-        s = SegDataSample(metainfo=dict(img_shape=(size, size), ori_shape=(size, size),
-                                        pad_shape=(size, size)))
-        lab = torch.randint(0, num_classes, (1, 1, size // 16, size // 16), generator=gen)
-        lab = torch.nn.functional.interpolate(lab.float(), size=(size, size))[0].long()
-        lab[:, :, :size // 32] = 255
-        s.gt_sem_seg = PixelData(data=lab)
-        samples.append(s)
-    return dict(inputs=inputs, data_samples=samples)
-
-
-def _trainer(model_cfg, decode, aux, device: str):
-    from mmseg.registry import MODELS
-    import copy
-    cfg = copy.deepcopy(model_cfg)
-    if decode is not None:
-        cfg.decode_head.loss_decode = decode
-        cfg.auxiliary_head.loss_decode = aux
-    torch.manual_seed(0)
-    model = MODELS.build(cfg).to(device)
-    model.init_weights()
-    model.train()
-    optim = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-
-    def step(data) -> float:
-        _sync(device)
-        start = time.perf_counter()
-        batch = model.data_preprocessor(data, True)
-        losses = model(**batch, mode='loss')
-        total = sum(v for k, v in losses.items() if 'loss' in k)
-        optim.zero_grad()
-        total.backward()
-        optim.step()
-        _sync(device)
-        return time.perf_counter() - start, total.item()
-
-    return step
-
-
 def check_tiny_training(device: str, iters: int) -> List[str]:
     from mmengine.config import Config
     cfg = Config.fromfile(TINY)
     rows = ['| loss | iterations | first loss | last loss | ms/step (median) |',
             '|---|---|---|---|---|']
-    data = _fake_batch(8, 64, cfg.model.decode_head.num_classes, device)
+    data = fake_batch(8, 64, cfg.model.decode_head.num_classes)
     for metric in ('mIoU', 'BF1'):
         loss = _loss_cfg(metric, tol=2)
-        step = _trainer(cfg.model, loss, dict(loss, loss_weight=0.4), device)
+        trainer = Trainer(cfg.model, loss, dict(loss, loss_weight=0.4), device)
         times, values = [], []
         for _ in range(iters):
-            t, v = step(data)
-            times.append(t)
-            values.append(v)
+            times.append(trainer.step(data))
+            values.append(trainer.last_loss)
         finite = all(v == v and abs(v) < 1e9 for v in values)
         rows.append(f'| AutoSegLoss {metric} (decode + aux) | {iters} | {values[0]:.4f} | '
                     f'{values[-1]:.4f}{"" if finite else " NOT FINITE"} | '
@@ -200,16 +156,16 @@ def check_r50_share(device: str, batch: int, size: int, iters: int) -> List[str]
                             norm_cfg=norm, align_corners=False,
                             loss_decode=dict(type='CrossEntropyLoss', loss_weight=0.4)),
         train_cfg=dict(), test_cfg=dict(mode='whole'))
-    data = _fake_batch(batch, size, 21, device)
+    data = fake_batch(batch, size, 21)
     rows = ['| decode + aux loss | ms/step | x CE step | loss fwd+bwd ms | loss share | goal |',
             '|---|---|---|---|---|---|']
     variants = [('CE', None, None)] + [
         (m, _loss_cfg(m), _loss_cfg(m, loss_weight=0.4)) for m in PRESET]
-    steps = [(name, _trainer(model, dec, aux, device)) for name, dec, aux in variants]
+    steps = [(name, Trainer(model, dec, aux, device)) for name, dec, aux in variants]
     times = {name: [] for name, _ in steps}
     for i in range(iters + 2):  # interleaved; two warm-up rounds
-        for name, step in steps:
-            t, _ = step(data)
+        for name, trainer in steps:
+            t = trainer.step(data)
             if i >= 2:
                 times[name].append(t)
     ce = statistics.median(times['CE'])

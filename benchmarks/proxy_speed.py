@@ -29,7 +29,8 @@ from mmseg.utils import register_all_modules
 import mmseg_autoloss  # noqa: F401
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-CONFIG = osp.join(REPO, 'configs', 'baseline', 'deeplabv3plus_r18-tiny_1xb8-400it_synthetic-64x64.py')
+CONFIG = osp.join(REPO, 'configs', 'baseline',
+                  'deeplabv3plus_r18-tiny_1xb8-400it_synthetic-64x64.py')
 OUT = osp.join(REPO, 'benchmarks', 'results', 'proxy_speed.md')
 PRESET = {'mIoU': 'voc_miou', 'FWIoU': 'voc_fwiou', 'mAcc': 'voc_macc', 'gAcc': 'voc_gacc',
           'BIoU': 'voc_biou', 'BF1': 'voc_bf1'}
@@ -51,6 +52,8 @@ def variants():
 
 
 def fake_batch(batch: int, size: int, num_classes: int, seed: int = 0):
+    """A data batch as MMSeg's dataloader yields it (uint8 images, blocky
+    labels in blocks of size/8 with a void strip)."""
     gen = torch.Generator().manual_seed(seed)
     inputs = [torch.randint(0, 256, (3, size, size), dtype=torch.uint8, generator=gen)
               for _ in range(batch)]
@@ -59,29 +62,41 @@ def fake_batch(batch: int, size: int, num_classes: int, seed: int = 0):
         s = SegDataSample(metainfo=dict(img_shape=(size, size), ori_shape=(size, size),
                                         pad_shape=(size, size)))
         # blocky labels with a void strip: real boundaries
-        lab = torch.randint(0, num_classes, (1, 1, size // 8, size // 8), generator=gen)
+        lab = torch.randint(0, num_classes, (1, 1, 8, 8), generator=gen)
         lab = torch.nn.functional.interpolate(lab.float(), size=(size, size))[0].long()
-        lab[:, :, :3] = 255
+        lab[:, :, :max(1, size // 20)] = 255
         s.gt_sem_seg = PixelData(data=lab)
         samples.append(s)
     return dict(inputs=inputs, data_samples=samples)
 
 
 class Trainer:
-    """One model with its optimizer; :meth:`step` is one training iteration."""
+    """One model with its optimizer; :meth:`step` is one training iteration.
 
-    def __init__(self, cfg: Config, decode, aux):
-        cfg = copy.deepcopy(cfg)
+    Args:
+        model_cfg: The ``model`` section of a config.
+        decode, aux: Loss configs of the decode and auxiliary heads (None
+            keeps the config's).
+        device (str): 'cpu' or 'cuda' (synchronized around a step).
+    """
+
+    def __init__(self, model_cfg, decode=None, aux=None, device: str = 'cpu'):
+        cfg = copy.deepcopy(model_cfg)
         if decode is not None:
-            cfg.model.decode_head.loss_decode = decode
-            cfg.model.auxiliary_head.loss_decode = aux
+            cfg.decode_head.loss_decode = decode
+            cfg.auxiliary_head.loss_decode = aux
         torch.manual_seed(0)
-        self.model = MODELS.build(cfg.model)
+        self.model = MODELS.build(cfg).to(device)
         self.model.init_weights()
         self.model.train()
         self.optim = torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9)
+        self.cuda = device.startswith('cuda')
+        self.last_loss = float('nan')
 
     def step(self, data) -> float:
+        """Seconds of one training step (``last_loss``: its total loss)."""
+        if self.cuda:
+            torch.cuda.synchronize()
         start = time.perf_counter()
         batch = self.model.data_preprocessor(data, True)
         losses = self.model(**batch, mode='loss')
@@ -89,7 +104,11 @@ class Trainer:
         self.optim.zero_grad()
         total.backward()
         self.optim.step()
-        return time.perf_counter() - start
+        if self.cuda:
+            torch.cuda.synchronize()
+        took = time.perf_counter() - start
+        self.last_loss = total.item()
+        return took
 
 
 def main():
@@ -106,7 +125,7 @@ def main():
     register_all_modules()
     cfg = Config.fromfile(args.config)
     data = fake_batch(args.batch, args.size, cfg.model.decode_head.num_classes)
-    runs = [(name, Trainer(cfg, dec, aux)) for name, dec, aux in variants()]
+    runs = [(name, Trainer(cfg.model, dec, aux)) for name, dec, aux in variants()]
     times = {name: [] for name, _ in runs}
     for i in range(args.warmup + args.iters):
         for name, trainer in runs:
@@ -127,8 +146,9 @@ def main():
     text = '\n'.join([
         '# AutoSegLoss in a tiny DeepLabV3+ proxy training step (CPU)', '',
         f'{args.size}x{args.size}, batch {args.batch}, {args.threads} torch threads, '
-        f'{cfg.model.decode_head.num_classes} classes, loss on the decode and auxiliary heads (weight 0.4) with the authors\' '
-        f'presets (BIoU/BF1 tol 2), median of {args.iters} interleaved steps after '
+        f'{cfg.model.decode_head.num_classes} classes, loss on the decode and auxiliary heads '
+        f"(weight 0.4) with the authors' presets (BIoU/BF1 tol 2), median of {args.iters} "
+        f'interleaved steps after '
         f'{args.warmup} warm-up steps; torch {torch.__version__}, '
         f'{platform.processor() or platform.machine()}, {os.cpu_count()} cores, 1-min load '
         f'{os.getloadavg()[0]:.1f} at the end (the machine is shared).', '',

@@ -145,7 +145,12 @@ def image_stats(pred: torch.Tensor, label: torch.Tensor, num_classes: int,
     gt_bd = (lab_c[:, None] == classes) & (edges[:n] & valid)[:, None]  # (N, C, H, W)
     # the predicted boundary on void pixels counts (SPEC §1, the authors' BF1)
     pr_bd = (pred[:, None] == classes) & edges[n:, None]
-    near = dilate(torch.cat([gt_bd, pr_bd]).to(torch.uint8), tol) > 0
+    both = torch.cat([gt_bd, pr_bd])
+    # only planes with a boundary pixel need the dilation (an image holds a
+    # few of the classes; the metric may read the host, unlike the loss)
+    has = both.flatten(2).any(2)
+    near = torch.zeros_like(both)
+    near[has] = dilate(both[has].to(torch.uint8), tol) > 0
     gt_near, pr_near = near[:n], near[n:]
 
     # BIoU: the confusion restricted to the band around GT boundaries

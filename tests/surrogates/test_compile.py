@@ -20,7 +20,8 @@ def fresh_dynamo():
 
 def _batch(seed, n=2, h=12, w=10, dtype=torch.float64):
     gen = torch.Generator().manual_seed(seed)
-    label = torch.randint(0, C - 1, (n, (h + 2) // 3, (w + 2) // 3), generator=gen)  # class 3 absent
+    # blocky labels, class 3 absent
+    label = torch.randint(0, C - 1, (n, (h + 2) // 3, (w + 2) // 3), generator=gen)
     label = label.repeat_interleave(3, 1).repeat_interleave(3, 2)[:, :h, :w].contiguous()
     label[0, :2, :3] = 255
     logits = 2 * torch.randn(n, C, h, w, generator=gen, dtype=dtype)
