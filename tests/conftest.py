@@ -102,3 +102,12 @@ def void_ring_example():
     label[:, 7:25, 7:9] = 255
     label[:, 7:25, 23:25] = 255
     return truth, label
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now (parallel xdist workers and
+    torchrun runs must not share a fixed one)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]

@@ -1,7 +1,6 @@
 """SegMetric against MMSeg's IoUMetric, through MMSeg's pipeline and Runner."""
 import math
 import os
-import socket
 
 import numpy as np
 import pytest
@@ -14,6 +13,7 @@ from PIL import Image
 
 from mmseg.evaluation import IoUMetric
 from mmseg.registry import DATASETS, METRICS
+from conftest import free_port
 from mmseg_autoloss.evaluation import SegMetric
 
 ALL = ['aAcc', 'mAcc', 'mIoU', 'FWIoU', 'mDice', 'BIoU', 'BF1', 'mIoU_D', 'mIoU_I', 'mIoU_C',
@@ -177,11 +177,6 @@ def test_percent_values_in_requested_order():
 # ------------------------------------------------------------ distributed
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
 
 def _dist_worker(rank, world, port, samples, classes, out_file):
     os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port), RANK=str(rank),
@@ -204,6 +199,6 @@ def test_distributed_collect_matches_single_process(tmp_path):
     classes = list('abcd')
     single = _run(SegMetric(metrics=ALL), samples, classes)
     out = str(tmp_path / 'dist.pt')
-    mp.start_processes(_dist_worker, args=(2, _free_port(), samples, classes, out), nprocs=2,
+    mp.start_processes(_dist_worker, args=(2, free_port(), samples, classes, out), nprocs=2,
                        start_method='fork')
     assert torch.load(out, weights_only=False) == single

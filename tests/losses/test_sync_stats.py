@@ -4,21 +4,15 @@ import json
 import os
 import os.path as osp
 import signal
-import socket
 import subprocess
 import sys
 
 import pytest
 
-from conftest import subprocess_env
+from conftest import free_port, subprocess_env
 
 HERE = osp.dirname(osp.abspath(__file__))
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope='module')
@@ -26,7 +20,7 @@ def results(tmp_path_factory):
     out = tmp_path_factory.mktemp('sync') / 'results.json'
     # own session: on a timeout the launcher AND its workers are stopped
     proc = subprocess.Popen([sys.executable, '-m', 'torch.distributed.run',
-                             '--nproc_per_node=2', f'--master_port={_free_port()}',
+                             '--nproc_per_node=2', f'--master_port={free_port()}',
                              osp.join(HERE, 'sync_stats_worker.py'), str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=subprocess_env(), start_new_session=True)

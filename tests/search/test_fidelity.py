@@ -202,8 +202,8 @@ def test_torchrun_halved_search_matches_single_process(halved_search, synthetic_
     ref_dir, ref_best = halved_search
     work_dir = tmp_path / 'dist'
     out = subprocess.run(
-        [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
-         '--master_port=29541', 'tools/search.py', SEARCH_CFG, '--launcher', 'pytorch',
+        [sys.executable, '-m', 'torch.distributed.run', '--standalone',
+         '--nproc_per_node=2', 'tools/search.py', SEARCH_CFG, '--launcher', 'pytorch',
          '--work-dir', str(work_dir), '--cfg-options',
          *cli_options(synthetic_root, num_workers=1)],
         cwd=REPO, env=_env(), capture_output=True, text=True, timeout=900)

@@ -63,8 +63,8 @@ def test_train_checkpoint_resume_and_test(synthetic_root, tmp_path):
 
 def test_torchrun_two_cpu_processes_gloo(synthetic_root, tmp_path):
     wd = str(tmp_path / 'wd')
-    out = _run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
-                '--master_port=29531', 'tools/train.py', BASELINE, '--launcher', 'pytorch',
+    out = _run([sys.executable, '-m', 'torch.distributed.run', '--standalone',
+                '--nproc_per_node=2', 'tools/train.py', BASELINE, '--launcher', 'pytorch',
                 '--work-dir', wd, *_opts(synthetic_root, 4, 4)])
     assert 'world_size: 2' in out or 'Distributed launcher: pytorch' in out, out[-3000:]
     assert osp.isfile(osp.join(wd, 'iter_4.pth'))
