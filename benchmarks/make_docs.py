@@ -22,6 +22,9 @@ SECTIONS = [
     ('Proxy fidelity', 'Which cheap proxy ranks losses like the full retraining: Spearman '
      'correlation of proxy rewards with retrained test mIoU (`benchmarks/proxy_fidelity.py`).',
      ['proxy_fidelity*.md']),
+    ('Training schedule', 'Test mIoU against training iterations with the learning rate chosen '
+     'per schedule on val (`benchmarks/schedule_plateau.py`): how long a comparison must train '
+     'for cross-entropy to be near its plateau.', ['schedule_plateau*.md']),
     ('Loss comparison', 'Searched and published surrogates against CE, Lovász, Dice and JDT on '
      'the tiny DeepLabV3+ (`benchmarks/compare_losses.py`).', ['compare_losses*.md']),
     ('Transfer to PSPNet and HRNet', 'The DeepLabV3+-searched surrogate retrained on other '
