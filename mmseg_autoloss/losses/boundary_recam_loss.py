@@ -14,18 +14,12 @@ import torch.nn.functional as F
 from mmseg.registry import MODELS
 
 from ..surrogates.recam import MASK_REGIONS, MASK_SOURCES, boundary_recam_loss
+from ..utils.loss_config import check_weight
 from .utils import check_seg_inputs, reject_unknown_keys
 
 __all__ = ['BoundaryReCAMLoss']
 
 _NAME = 'BoundaryReCAMLoss'
-
-
-def _check_weight(field: str, value) -> float:
-    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
-            or not math.isfinite(value) or value < 0):
-        raise ValueError(f'{_NAME}: {field} must be a finite number >= 0, got {value!r}')
-    return float(value)
 
 
 @MODELS.register_module()
@@ -104,8 +98,8 @@ class BoundaryReCAMLoss(nn.Module):
             raise ValueError(f'{_NAME}: loss_name must be a non-empty str, got {loss_name!r}')
         if isinstance(ignore_index, bool) or not isinstance(ignore_index, numbers.Integral):
             raise ValueError(f'{_NAME}: ignore_index must be an int, got {ignore_index!r}')
-        self.boundary_weight = _check_weight('boundary_weight', boundary_weight)
-        self.loss_weight = _check_weight('loss_weight', loss_weight)
+        self.boundary_weight = check_weight(_NAME, boundary_weight, 'boundary_weight')
+        self.loss_weight = check_weight(_NAME, loss_weight)
         eps_ok = (isinstance(eps, numbers.Real) and not isinstance(eps, bool)
                   and math.isfinite(eps) and eps > 0)
         if not eps_ok:

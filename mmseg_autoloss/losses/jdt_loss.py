@@ -19,6 +19,7 @@ import torch.nn as nn
 from mmseg.registry import MODELS
 
 from ..surrogates.sync import batch_max, batch_sum
+from ..utils.loss_config import check_weight
 from .utils import apply_pixel_weight, check_seg_inputs, one_hot_with_ignore, reject_unknown_keys
 
 _MODES = ('PRESENT', 'ALL')
@@ -211,8 +212,7 @@ class JDTLoss(nn.Module):
         reject_unknown_keys(name, kwargs)
         for key, val in (('mIoUD', mIoUD), ('mIoUI', mIoUI), ('mIoUC', mIoUC), ('alpha', alpha),
                          ('beta', beta), ('smooth', smooth), ('loss_weight', loss_weight)):
-            if isinstance(val, bool) or not isinstance(val, (int, float)) or not val >= 0:
-                raise ValueError(f'{name}: {key} must be a non-negative number, got {val!r}')
+            check_weight(name, val, key)
         if mIoUD + mIoUI + mIoUC <= 0:
             raise ValueError(f'{name}: at least one of mIoUD, mIoUI, mIoUC must be > 0, got '
                              f'{(mIoUD, mIoUI, mIoUC)}')

@@ -6,10 +6,13 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SCRIPT = osp.join(REPO, 'benchmarks', 'loss_speed.py')
 
 
+@pytest.mark.benchmark
 def test_smoke_run_writes_a_row_per_loss(tmp_path):
     out = tmp_path / 'speed.md'
     proc = subprocess.run([sys.executable, SCRIPT, '--sizes', '2x4x64x48', '--repeats', '1',

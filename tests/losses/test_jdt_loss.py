@@ -185,7 +185,7 @@ def test_registry_names_and_defaults():
     (dict(type='JaccardMetricLoss', alpha=0.3), TypeError, 'fixes alpha, beta'),
     (dict(type='JDTLoss', foo=1), TypeError, "unexpected config key\\(s\\) \\['foo'\\]"),
     (dict(type='JDTLoss', mIoUD=0.0), ValueError, 'at least one of mIoUD'),
-    (dict(type='JDTLoss', alpha=-1.0), ValueError, 'alpha must be a non-negative'),
+    (dict(type='JDTLoss', alpha=-1.0), ValueError, 'alpha must be a finite number >= 0, got -1.0'),
     (dict(type='JDTLoss', gamma=0.5), ValueError, 'gamma must be a number >= 1'),
     (dict(type='JDTLoss', active_classes_mode_hard='SOME'), ValueError, 'PRESENT'),
     (dict(type='JDTLoss', class_weights=[1.0, -1.0]), ValueError, 'class_weights'),
@@ -211,3 +211,15 @@ def test_bad_inputs():
         loss(logits, torch.rand(2, 3, 6, 7))
     with pytest.raises(TypeError, match='avg_factor'):
         loss(logits, label, avg_factor=3)
+
+
+@pytest.mark.parametrize('cfg', [dict(type='JaccardMetricLoss', loss_weight=float('inf')),
+                                 dict(type='JaccardMetricLoss', loss_weight=float('nan')),
+                                 dict(type='DiceSemimetricLoss', smooth=-1.0),
+                                 dict(type='BoundaryReCAMLoss', num_classes=3,
+                                      boundary_weight=float('inf'))])
+def test_bad_weights_are_refused_naming_field_and_value(cfg):
+    field = next(k for k in cfg if k not in ('type', 'num_classes'))
+    with pytest.raises(ValueError, match=rf"{cfg['type']}: {field} must be a finite number >= 0, "
+                                         rf"got {cfg[field]!r}"):
+        MODELS.build(cfg)
