@@ -21,17 +21,17 @@ larger ``--budget``) continues where the last one stopped. Writes
 """
 import argparse
 import json
-import os
 import os.path as osp
-import shutil
 import sys
 import time
 from typing import Dict, List
 
 from _common import (REPO, add_retrain_args, command_line, ensure_dataset, Job, mean_std,
                      ResultStore, run_jobs, start_study, study_paths, write_results)
-from proxy_fidelity import (RETRAIN_CONFIG, _print_job, parse_setting, search_cfg,
+from proxy_fidelity import (RETRAIN_CONFIG, _print_job, parse_setting, run_search, search_cfg,
                             setting_cost, theta_job)
+
+from mmseg_autoloss.utils.fileio import atomic_write_text
 
 FIDELITY_RESULTS = 'benchmarks/results/proxy_fidelity.json'
 DEFAULT_SETTING = 'scratch400'  # today's proxies, when the fidelity study has not run
@@ -181,10 +181,9 @@ def run_searches(args, data_root: str) -> Dict:
                         cfg = search_cfg(wd, data_root, args.parsed, seed, args.samples, r,
                                          args.batch_size, args.workers, _controller_cfg(name),
                                          HALVING if args.halving else None)
-                        from proxy_fidelity import run_search
                         run_search(cfg)
-                        shutil.copyfile(osp.join(wd, 'best_loss.json'), snap + '.tmp')
-                        os.replace(snap + '.tmp', snap)
+                        with open(osp.join(wd, 'best_loss.json')) as f:
+                            atomic_write_text(snap, f.read())
                     with open(snap) as f:
                         best = json.load(f)
                     runs.append(dict(round=r, theta=best['theta'], reward=best['reward'],
