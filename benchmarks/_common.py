@@ -328,8 +328,10 @@ def start_study() -> float:
 def add_retrain_args(p) -> None:
     """The retraining and machine options the search studies share."""
     p.add_argument('--retrain-seeds', type=int, nargs='+', default=None, help='default 0 1')
-    p.add_argument('--retrain-iters', type=int, default=None, help='default 400')
-    p.add_argument('--lr', type=float, default=0.05, help='retraining learning rate')
+    p.add_argument('--retrain-iters', type=int, default=None, help='default 800')
+    p.add_argument('--lr', type=float, default=None,
+                   help="retraining learning rate (default 0.4, CE's pick on val at 800 "
+                   'iterations in schedule_plateau.py)')
     p.add_argument('--batch-size', type=int, default=None)
     p.add_argument('--sizes', type=int, nargs=3, default=None, metavar=('TRAIN', 'VAL', 'TEST'))
     p.add_argument('--data-root', default=None)

@@ -8,11 +8,12 @@ rounds, and seeded truncated-normal draws around them), this measures
   through ``LossSearchRunner`` itself (same splits, seeds, warm start and
   ledger as a real search), one search per proxy seed; settings: from scratch
   150/300/400 iterations, warm start K + 100/200 (one shared CE run of K
-  iterations per search, then 100/200 iterations with θ);
-- each θ's retrained TEST mIoU with the comparison's schedule
-  (``compare_losses.py``: tiny DeepLabV3+, 400 iterations, batch 8, the
-  synthetic shapes' train split, auxiliary head at weight 0.4; the learning
-  rate every AutoSeg arm picked there, 0.05), mean over ``--retrain-seeds``;
+  iterations per search, then 100/200 iterations with θ), each at the proxy
+  learning rate of the quick search config (0.05) or another (``@LR``);
+- each θ's retrained TEST mIoU with a schedule near CE's plateau
+  (``schedule_plateau.py``: tiny DeepLabV3+, 800 iterations, batch 8, the
+  synthetic shapes' train split, auxiliary head at weight 0.4, lr 0.4, the
+  rate CE picks on val at 800 iterations), mean over ``--retrain-seeds``;
 
 and reports Spearman's rank correlation (``scipy.stats.spearmanr``) between
 them per setting, with the setting's proxy cost. The picked setting is the
@@ -43,27 +44,41 @@ AUX_WEIGHT = 0.4
 SIGMA = 0.2  # the search's sampling sigma: draws look like what a search proposes
 
 SIZES = dict(
-    full=dict(settings=['scratch150', 'scratch300', 'scratch400', 'warm200+100', 'warm200+200'],
-              panel=12, proxy_seeds=[0, 1], retrain_seeds=[0, 1], retrain_iters=400,
+    full=dict(settings=['scratch150', 'scratch150@0.4', 'warm200+100@0.4', 'scratch300@0.4',
+                        'warm200+200@0.4', 'scratch400@0.4'],
+              panel=12, proxy_seeds=[0, 1], retrain_seeds=[0, 1], retrain_iters=800, lr=0.4,
               sizes=(160, 48, 48), workers=2, data_root='data/synthetic_shapes', batch_size=8,
               work_dir='work_dirs/proxy_fidelity'),
-    quick=dict(settings=['scratch4', 'warm2+2'], panel=3, proxy_seeds=[0], retrain_seeds=[0],
-               retrain_iters=4, sizes=(16, 4, 8), workers=0, data_root=None, batch_size=4,
+    quick=dict(settings=['scratch4', 'warm2+2@0.1'], panel=3, proxy_seeds=[0], retrain_seeds=[0],
+               retrain_iters=4, lr=0.05, sizes=(16, 4, 8), workers=0, data_root=None,
+               batch_size=4,
                work_dir='work_dirs/proxy_fidelity_quick'),
 )
 
 
 def parse_setting(name: str) -> Dict:
     """'scratch400' -> 400 iterations from scratch; 'warm200+100' -> a
-    shared 200-iteration CE run, then 100 with θ."""
-    if name.startswith('scratch') and name[7:].isdigit() and int(name[7:]) > 0:
-        return dict(name=name, iters=int(name[7:]), warm=None)
-    if name.startswith('warm') and '+' in name:
-        k, _, n = name[4:].partition('+')
+    shared 200-iteration CE run, then 100 with θ; a suffix '@0.4' sets the
+    proxies' learning rate (``search.proxy.lr``; default: the config's)."""
+    base, at, lr_text = name.partition('@')
+    lr = None
+    if at:
+        try:
+            lr = float(lr_text)
+        except ValueError:
+            lr = -1.0
+        if not lr > 0:
+            raise ValueError(f'proxy setting {name!r}: the learning rate after @ must be a '
+                             f'number > 0, got {lr_text!r}')
+    if base.startswith('scratch') and base[7:].isdigit() and int(base[7:]) > 0:
+        return dict(name=name, iters=int(base[7:]), warm=None, lr=lr)
+    if base.startswith('warm') and '+' in base:
+        k, _, n = base[4:].partition('+')
         if k.isdigit() and n.isdigit() and int(k) > 0 and int(n) > 0:
-            return dict(name=name, iters=int(k) + int(n), warm=int(k))
+            return dict(name=name, iters=int(k) + int(n), warm=int(k), lr=lr)
     raise ValueError(f"proxy setting {name!r}: write 'scratchN' (N iterations from scratch) or "
-                     "'warmK+N' (a shared K-iteration CE run, then N with theta)")
+                     "'warmK+N' (a shared K-iteration CE run, then N with theta), optionally "
+                     "with '@LR' (the proxies' learning rate)")
 
 
 def setting_cost(setting: Dict, samples: int) -> int:
@@ -160,6 +175,8 @@ def search_cfg(work_dir: str, data_root: str, setting: Dict, seed: int, samples:
         'search.seed': seed,
     })
     cfg.search.controller = controller
+    if setting.get('lr') is not None:
+        cfg.search.proxy.lr = setting['lr']
     if setting['warm']:
         cfg.search.proxy.warm_start = dict(iters=setting['warm'], loss='CE')
     if fidelity is not None:
@@ -208,8 +225,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help='seconds-long check: 3 θ, settings scratch4 and warm2+2, 1 proxy seed, '
                    '1 retrain seed of 4 iterations, 16/4/8 images')
     p.add_argument('--settings', nargs='+', default=None,
-                   help="proxy settings: scratchN and/or warmK+N (default: scratch150 scratch300 "
-                   "scratch400 warm200+100 warm200+200)")
+                   help="proxy settings: scratchN and/or warmK+N, each optionally @LR (the "
+                   "proxies' learning rate; default: scratch150 scratch150@0.4 warm200+100@0.4 "
+                   "scratch300@0.4 warm200+200@0.4 scratch400@0.4)")
     p.add_argument('--panel', type=int, default=None, help='number of θ (default 12)')
     p.add_argument('--proxy-seeds', type=int, nargs='+', default=None,
                    help='search seeds (one proxy per θ each; default 0 1)')
@@ -245,6 +263,12 @@ def run_study(args) -> Dict:
     panel = make_panel(args.panel)
     _register_panel_controller()
     thetas = [p['theta'] for p in panel]
+    # the retrained ground truth first: every setting is ranked against it
+    store = ResultStore(osp.join(args.work_dir, 'retrain.jsonl'))
+    jobs = [theta_job(t, s, args.retrain_iters, args.batch_size, data_root,
+                      osp.join(args.work_dir, 'retrain'), args.lr)
+            for t in thetas for s in args.retrain_seeds]
+    res = run_jobs(jobs, args.workers, _print_job, store=store)
     rewards: Dict[str, Dict[int, List[Optional[float]]]] = {}
     walls: Dict[str, float] = {}
     for setting in args.parsed:
@@ -262,11 +286,6 @@ def run_study(args) -> Dict:
             print(f"[{setting['name']} seed {seed}] hold-out mIoU: "
                   + ', '.join('n/a' if v is None else f'{100 * v:.1f}'
                               for v in rewards[setting['name']][seed]), flush=True)
-    store = ResultStore(osp.join(args.work_dir, 'retrain.jsonl'))
-    jobs = [theta_job(t, s, args.retrain_iters, args.batch_size, data_root,
-                      osp.join(args.work_dir, 'retrain'), args.lr)
-            for t in thetas for s in args.retrain_seeds]
-    res = run_jobs(jobs, args.workers, _print_job, store=store)
     n_s = len(args.retrain_seeds)
     test = [[res[i * n_s + j]['test']['mIoU'] for j in range(n_s)] for i in range(len(panel))]
     test_mean = [mean_std(t)[0] for t in test]

@@ -6,8 +6,8 @@ study picked, ``benchmarks/results/proxy_fidelity.json``) and budget
 (``--budget`` proxy-iterations, a shared warm-start run included; or
 ``--rounds``). A search advances one round at a time through
 ``LossSearchRunner``'s own resume, and the output after chosen rounds (its
-``best_loss.json``) is retrained with the comparison's schedule (tiny
-DeepLabV3+, 400 iterations, lr 0.05, batch 8, auxiliary head at 0.4) for
+``best_loss.json``) is retrained with the fidelity study's schedule (tiny
+DeepLabV3+, 800 iterations, lr 0.4, batch 8, auxiliary head at 0.4) for
 ``--retrain-seeds`` and scored on the TEST split. CE, Lovász-softmax and
 the authors' ``voc_miou`` θ, trained the same way, are the lines to beat.
 
@@ -51,11 +51,12 @@ BASELINES = {
 }
 SIZES = dict(
     full=dict(controllers=list(CONTROLLERS), search_seeds=[0, 1], samples=8, budget=6400,
-              retrain_seeds=[0, 1], retrain_iters=400, sizes=(160, 48, 48), workers=2,
+              retrain_seeds=[0, 1], retrain_iters=800, lr=0.4, sizes=(160, 48, 48), workers=2,
               data_root='data/synthetic_shapes', batch_size=8,
               work_dir='work_dirs/search_efficiency'),
     quick=dict(controllers=['ppo2', 'random'], search_seeds=[0], samples=2, budget=None, rounds=2,
                setting='scratch2', checkpoints=[1, 2], retrain_seeds=[0], retrain_iters=2,
+               lr=0.05,
                sizes=(16, 4, 8), workers=0, data_root=None, batch_size=4,
                work_dir='work_dirs/search_efficiency_quick'),
 )

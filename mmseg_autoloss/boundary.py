@@ -6,9 +6,14 @@ Plain torch, no mmseg import:
   the mask; the image border is not a boundary (outside counts as inside).
 - ``Dil_tol(m) = MaxPool`` of size ``2·tol+1``, stride 1 (square window).
 
-Erosion and dilation are ``F.max_pool2d`` (its implicit padding never wins
-the max, so outside pixels count neither for the min nor for the max). The
-same functions serve hard masks (metrics) and soft masks (surrogates).
+Erosion and dilation are separable square min/max filters; outside pixels
+count neither for the min nor for the max. A tensor that carries a gradient
+goes through ``F.max_pool2d`` (whose backward routes each output's gradient
+to one input, as in the authors' code); everything else (label masks, the
+metrics, no-grad evaluation) through elementwise ``torch.maximum`` of
+shifted views, equal in value and much cheaper for wide windows. The same
+functions serve hard masks (bool, integer; metrics) and soft masks
+(surrogates).
 """
 import torch
 import torch.nn.functional as F
@@ -24,15 +29,52 @@ def check_tol(tol) -> int:
     return int(tol)
 
 
-def _pool(x: torch.Tensor, kernel: int, negate: bool = False) -> torch.Tensor:
+def _window_extreme(x: torch.Tensor, kernel: int, dim: int, minimum: bool) -> torch.Tensor:
+    """Max (or min) over a centred window of ``kernel`` along ``dim``.
+
+    Window doubling: after a step of width w every entry holds the extreme
+    of w consecutive ones, so a window of k costs about log2(k) elementwise
+    ops instead of k reads per output (a pooling kernel); vectorized and
+    cheap in memory on every device. Outside the map never wins.
+    """
+    r = kernel // 2
+    if x.dtype == torch.bool:
+        fill = minimum
+    elif x.dtype.is_floating_point:
+        fill = float('inf') if minimum else float('-inf')
+    else:
+        info = torch.iinfo(x.dtype)
+        fill = info.max if minimum else info.min
+    shape = list(x.shape)
+    shape[dim] = r
+    pad = x.new_full(shape, fill)
+    y = torch.cat([pad, x, pad], dim)
+    if x.dtype == torch.bool:
+        op = torch.logical_and if minimum else torch.logical_or
+    else:
+        op = torch.minimum if minimum else torch.maximum
+    width = 1
+    while width < kernel:
+        step = min(width, kernel - width)
+        n = y.shape[dim] - step
+        y = op(y.narrow(dim, 0, n), y.narrow(dim, step, n))
+        width += step
+    return y
+
+
+def _pool(x: torch.Tensor, kernel: int, minimum: bool = False) -> torch.Tensor:
     if x.dim() not in (2, 3, 4):
         raise ValueError(f'expected a 2-D, 3-D or 4-D mask, got shape {tuple(x.shape)}')
-    x4 = x.reshape(-1, 1, *x.shape[-2:])
-    r = kernel // 2
-    src = -x4 if negate else x4
-    # separable square window: two 1-D pools
-    out = F.max_pool2d(F.max_pool2d(src, (1, kernel), 1, (0, r)), (kernel, 1), 1, (r, 0))
-    return (-out if negate else out).view(x.shape)
+    if x.requires_grad and torch.is_grad_enabled():
+        # a pooling kernel's backward sends each output's gradient to one
+        # input; the elementwise filter's autograd would cost several times more
+        x4 = x.reshape(-1, 1, *x.shape[-2:])
+        src = -x4 if minimum else x4
+        r = kernel // 2
+        out = F.max_pool2d(F.max_pool2d(src, (1, kernel), 1, (0, r)), (kernel, 1), 1, (r, 0))
+        return (-out if minimum else out).view(x.shape)
+    # separable square window: rows, then columns
+    return _window_extreme(_window_extreme(x, kernel, -1, minimum), kernel, -2, minimum)
 
 
 def erode(x: torch.Tensor) -> torch.Tensor:
@@ -42,16 +84,16 @@ def erode(x: torch.Tensor) -> torch.Tensor:
         x (Tensor): Floating mask(s) (H, W), (N, H, W) or (N, C, H, W).
 
     Returns:
-        Tensor: Same shape and dtype; differentiable like a max-pool.
+        Tensor: Same shape and dtype; differentiable (see the module doc).
     """
-    return _pool(x, 3, negate=True)
+    return _pool(x, 3, minimum=True)
 
 
 def dilate(x: torch.Tensor, tol: int) -> torch.Tensor:
     """Square max-pool of size ``2·tol+1``, stride 1; ``tol = 0`` returns ``x``.
 
     Args:
-        x (Tensor): Mask(s) as in :func:`erode` (floating or uint8).
+        x (Tensor): Mask(s) as in :func:`erode` (floating, integer or bool).
         tol (int): Half width of the window in pixels.
     """
     tol = check_tol(tol)
@@ -104,7 +146,7 @@ def class_boundaries(label: torch.Tensor, num_classes: int) -> torch.Tensor:
 
 
 def boundary_band(label: torch.Tensor, num_classes: int, tol: int, drop_bg: bool = False,
-                  bg_index: int = 0, dtype: torch.dtype = torch.uint8) -> torch.Tensor:
+                  bg_index: int = 0) -> torch.Tensor:
     """The BIoU band: pixels within ``tol`` of a ground-truth boundary.
 
     Args:
@@ -114,8 +156,6 @@ def boundary_band(label: torch.Tensor, num_classes: int, tol: int, drop_bg: bool
         tol (int): Band half width in pixels.
         drop_bg (bool): The background class's own boundary forms no band.
         bg_index (int): Background class index.
-        dtype: Working dtype of the dilation (uint8 saves memory; floating
-            inside ``torch.compile``, whose CPU code for uint8 pools fails).
 
     Returns:
         Tensor: Bool, same shape as ``label``.
@@ -123,4 +163,4 @@ def boundary_band(label: torch.Tensor, num_classes: int, tol: int, drop_bg: bool
     src = label_edges(label) & (label >= 0) & (label < num_classes)
     if drop_bg:
         src &= label != bg_index
-    return dilate(src.to(dtype), tol) > 0
+    return dilate(src, tol)

@@ -139,18 +139,28 @@ def image_stats(pred: torch.Tensor, label: torch.Tensor, num_classes: int,
     if not boundary:
         return out
 
-    # per-class boundaries; label and prediction go through each op together
+    # per-class boundaries; label and prediction go through each op together.
+    # A boundary pixel lies on its own class's plane only, so per-class counts
+    # are bincounts by the pixel's class, and only the (image, class) planes
+    # that hold a boundary pixel are built and dilated (an image holds a few
+    # of the classes; the metric may read the host, unlike the loss).
+    maps = torch.cat([torch.where(valid, label, 0), pred])  # (2N, H, W)
     edges = label_edges(torch.cat([label, pred]))
-    classes = torch.arange(c, device=label.device).view(1, c, 1, 1)
-    gt_bd = (lab_c[:, None] == classes) & (edges[:n] & valid)[:, None]  # (N, C, H, W)
     # the predicted boundary on void pixels counts (SPEC §1, the authors' BF1)
-    pr_bd = (pred[:, None] == classes) & edges[n:, None]
-    both = torch.cat([gt_bd, pr_bd])
-    # only planes with a boundary pixel need the dilation (an image holds a
-    # few of the classes; the metric may read the host, unlike the loss)
-    has = both.flatten(2).any(2)
-    near = torch.zeros_like(both)
-    near[has] = dilate(both[has].to(torch.uint8), tol) > 0
+    edges[:n] &= valid
+    offs = torch.arange(2 * n, device=label.device).view(2 * n, 1, 1) * c
+    idx = (maps + offs).reshape(-1)
+
+    def count(mask: torch.Tensor) -> torch.Tensor:
+        return torch.bincount(idx, weights=mask.reshape(-1).double(),
+                              minlength=2 * n * c).long().view(2 * n, c)
+
+    n_bd = count(edges)
+    img, cls = (n_bd > 0).nonzero(as_tuple=True)
+    small = maps.to(torch.int16 if c <= 2**15 else torch.int32)  # a cheaper gather
+    planes = (small[img] == cls.view(-1, 1, 1).to(small.dtype)) & edges[img]
+    near = torch.zeros(2 * n, c, h, w, dtype=torch.bool, device=label.device)
+    near[img, cls] = dilate(planes, tol)
     gt_near, pr_near = near[:n], near[n:]
 
     # BIoU: the confusion restricted to the band around GT boundaries
@@ -168,10 +178,13 @@ def image_stats(pred: torch.Tensor, label: torch.Tensor, num_classes: int,
     out[..., 5] = bconf.sum(2) - btp
 
     # BF1: boundary pixels per class, and those within tol of the other map's
-    out[..., 6] = pr_bd.sum((2, 3))
-    out[..., 7] = (pr_bd & gt_near).sum((2, 3))
-    out[..., 8] = gt_bd.sum((2, 3))
-    out[..., 9] = (gt_bd & pr_near).sum((2, 3))
+    # (each read on the pixel's own class's plane of the other map)
+    n_hit = count(edges & torch.cat([pr_near.gather(1, maps[:n, None]),
+                                     gt_near.gather(1, maps[n:, None])])[:, 0])
+    out[..., 6] = n_bd[n:]
+    out[..., 7] = n_hit[n:]
+    out[..., 8] = n_bd[:n]
+    out[..., 9] = n_hit[:n]
     return out
 
 

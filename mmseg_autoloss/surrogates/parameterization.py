@@ -262,10 +262,11 @@ def g_formula(y: torch.Tensor, consts: torch.Tensor, thresholds: torch.Tensor,
     x = torch.addcmul(shift, y, alpha).clamp(0, 1)
     den = torch.addcmul(m2, c, x).clamp_min(_SQRT_FLOOR).sqrt()
     s = x / (den + m)
-    value = torch.addcmul(base, torch.addcmul(p, q, s), s)
-    value = torch.minimum(torch.maximum(value, lo), hi)
-    # g(1) = 1 exactly, also for one piece solved from y = 0
-    value = value.masked_fill(y >= 1, 1)
+    value = torch.addcmul(base, torch.addcmul(p, q, s), s).clamp(lo, hi)
+    if consts.shape[0] == 1:
+        # g(1) = 1 exactly for one piece solved from y = 0 (several pieces
+        # solve the last one from y = 1, where x = 0 gives base = 1)
+        value = value.masked_fill(y >= 1, 1)
     if not need_slope:
         return value, None
     # rounding (s a hair past 1 where dv/ds ends at 0) must not turn g' < 0

@@ -73,7 +73,7 @@ def boundary_emphasis(label: torch.Tensor, num_classes: int, tol: int,
     Returns:
         Tensor: (N, C, H, W) float factor >= 1.
     """
-    band = dilate(class_boundaries(label, num_classes).float(), tol)
+    band = dilate(class_boundaries(label, num_classes), tol).float()
     return 1.0 + boundary_weight * band
 
 

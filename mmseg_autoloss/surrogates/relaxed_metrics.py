@@ -275,7 +275,7 @@ def relaxed_biou(probs, label, gs, ignore_index=255, weight=None, class_reductio
     """
     probs = _as_probs(probs, from_logits)
     st = _Stats(probs, label, ignore_index, weight, sync)
-    band = boundary_band(label, st.c, tol, drop_bg, bg_index, dtype=probs.dtype)
+    band = boundary_band(label, st.c, tol, drop_bg, bg_index)
     w = st.w * band.to(st.w.dtype)
     inter, union, _ = _confusion(probs, st, gs[0], gs[1], w)
     iou = st.total(inter) / (st.total(union) + eps)
@@ -306,8 +306,8 @@ def relaxed_bf1(probs, label, gs, ignore_index=255, weight=None, class_reduction
     classes = torch.arange(st.c, device=label.device)
     gt_edge = label_edges(label) & st.valid
     # Dil_tol(BD(y_c)) for every class (no gradient flows into labels)
-    near = dilate(((st.label[:, None] == classes.view(1, -1, 1, 1)) &
-                   gt_edge[:, None]).to(probs.dtype), tol)
+    near = dilate((st.label[:, None] == classes.view(1, -1, 1, 1)) & gt_edge[:, None],
+                  tol).to(probs.dtype)
     e = soft_boundary(probs, gs)
     pe = e if st.weight is None else e * st.weight[:, None]
     n_pred = st.total(pe.sum((2, 3)))

@@ -24,6 +24,20 @@ def test_erode_dilate_equal_scipy_grey_morphology(seed, h, w, tol):
     np.testing.assert_array_equal(erode(t).numpy(), ref_e)
     np.testing.assert_array_equal(dilate(t, tol).numpy(), ref_d)
     np.testing.assert_array_equal(dilate(t[0, 0], tol).numpy(), ref_d[0, 0])
+    # a tensor with a gradient takes the pooling path: same values
+    g = t.clone().requires_grad_()
+    np.testing.assert_array_equal(erode(g).detach().numpy(), ref_e)
+    np.testing.assert_array_equal(dilate(g, tol).detach().numpy(), ref_d)
+    # hard masks (bool, uint8) are dilated in their own dtype
+    m = x > 0.7
+    ref_m = ndimage.binary_dilation(m, np.ones((1, 1, 2 * tol + 1, 2 * tol + 1), bool)) \
+        if tol else m
+    np.testing.assert_array_equal(dilate(torch.from_numpy(m), tol).numpy(), ref_m)
+    np.testing.assert_array_equal(dilate(torch.from_numpy(m).to(torch.uint8), tol).numpy(),
+                                  ref_m.astype(np.uint8))
+    np.testing.assert_array_equal(
+        erode(torch.from_numpy(m)).numpy(),
+        ndimage.binary_erosion(m, np.ones((1, 1, 3, 3), bool), border_value=1))
 
 
 def test_erode_gradient_is_max_pool_gradient():
