@@ -8,8 +8,8 @@ rounds, and seeded truncated-normal draws around them), this measures
   through ``LossSearchRunner`` itself (same splits, seeds, warm start and
   ledger as a real search), one search per proxy seed; settings: from scratch
   150/300/400 iterations, warm start K + 100/200 (one shared CE run of K
-  iterations per search, then 100/200 iterations with θ), each at the proxy
-  learning rate of the quick search config (0.05) or another (``@LR``);
+  iterations per search, then 100/200 iterations with θ), each at the
+  training config's learning rate (0.05) or another (``@LR``);
 - each θ's retrained TEST mIoU with a schedule near CE's plateau
   (``schedule_plateau.py``: tiny DeepLabV3+, 800 iterations, batch 8, the
   synthetic shapes' train split, auxiliary head at weight 0.4, lr 0.4, the
@@ -42,6 +42,7 @@ RETRAIN_CONFIG = 'configs/baseline/deeplabv3plus_r18-tiny_1xb8-400it_synthetic-6
 SEARCH_8ROUNDS = 'benchmarks/results/search_miou_8rounds_best_loss.json'
 AUX_WEIGHT = 0.4
 SIGMA = 0.2  # the search's sampling sigma: draws look like what a search proposes
+FAILED_BELOW_MEDIAN = 10.0  # mIoU points under the panel's median: a failed retraining
 
 SIZES = dict(
     full=dict(settings=['scratch150', 'scratch150@0.4', 'warm200+100@0.4', 'scratch300@0.4',
@@ -59,7 +60,8 @@ SIZES = dict(
 def parse_setting(name: str) -> Dict:
     """'scratch400' -> 400 iterations from scratch; 'warm200+100' -> a
     shared 200-iteration CE run, then 100 with θ; a suffix '@0.4' sets the
-    proxies' learning rate (``search.proxy.lr``; default: the config's)."""
+    proxies' learning rate (``search.proxy.lr``; without it the training
+    config's optimizer lr, whatever the search config's proxy lr)."""
     base, at, lr_text = name.partition('@')
     lr = None
     if at:
@@ -175,6 +177,10 @@ def search_cfg(work_dir: str, data_root: str, setting: Dict, seed: int, samples:
         'search.seed': seed,
     })
     cfg.search.controller = controller
+    # the setting alone decides: no '@LR' trains at the model config's lr, no
+    # 'warmK' from scratch, whatever the search config says
+    for key in ('lr', 'warm_start'):
+        cfg.search.proxy.pop(key, None)
     if setting.get('lr') is not None:
         cfg.search.proxy.lr = setting['lr']
     if setting['warm']:
@@ -302,6 +308,30 @@ def run_study(args) -> Dict:
                          cost_per_proxy=setting['iters'] - (setting['warm'] or 0),
                          cost_round8=setting_cost(setting, 8), rho=float(rho), p=float(p),
                          rho_per_seed=seed_rho, mean_reward=mean_reward))
+    def rho_of(a, b) -> float:
+        return float(stats.spearmanr(a, b, nan_policy='omit')[0])
+
+    # how far any proxy can rank: the retrained truth against itself
+    # (seed against seed), and each setting's rewards seed against seed
+    truth_rho = (rho_of([t[0] for t in test], [t[1] for t in test]) if n_s >= 2
+                 else float('nan'))
+    # robustness: the ranking among the θ that train normally (a θ whose
+    # retraining fails dominates a rank correlation over a small panel)
+    median = sorted(test_mean)[len(test_mean) // 2]
+    normal = [i for i, v in enumerate(test_mean) if v >= median - FAILED_BELOW_MEDIAN]
+    truth_rho_normal = (rho_of([test[i][0] for i in normal], [test[i][1] for i in normal])
+                        if n_s >= 2 else float('nan'))
+    for r in rows:
+        r['rho_normal'] = rho_of([r['mean_reward'][i] for i in normal],
+                                 [test_mean[i] for i in normal])
+    for r in rows:
+        per_seed = rewards[r['setting']]
+        r['seed_agreement'] = (rho_of(*[[float('nan') if v is None else v for v in per_seed[s]]
+                                        for s in args.proxy_seeds[:2]])
+                               if len(args.proxy_seeds) >= 2 else float('nan'))
+    # do short proxies rank like long ones (what successive halving relies on)
+    between = {a['setting']: {b['setting']: rho_of(a['mean_reward'], b['mean_reward'])
+                              for b in rows} for a in rows}
     finite = [r for r in rows if r['rho'] == r['rho']]
     picked = None
     if finite:
@@ -309,7 +339,8 @@ def run_study(args) -> Dict:
         picked = min((r for r in finite if r['rho'] >= best - args.tolerance),
                      key=lambda r: (r['cost_round8'], -r['rho']))['setting']
     return dict(panel=panel, rewards=rewards, test=test, test_mean=test_mean, rows=rows,
-                picked=picked, data_root=data_root, walls=walls)
+                picked=picked, data_root=data_root, walls=walls, truth_rho=truth_rho,
+                between=between, normal=normal, truth_rho_normal=truth_rho_normal)
 
 
 def write_report(args, res: Dict, wall_s: float) -> str:
@@ -326,12 +357,23 @@ def write_report(args, res: Dict, wall_s: float) -> str:
         f'seeds {args.retrain_seeds}. ρ = Spearman rank correlation of the two over the panel '
         '(scipy.stats.spearmanr; p its two-sided p-value).', '',
         '| proxy setting | θ-iterations per proxy | shared warm-start run | proxy-iterations '
-        'of an 8-proxy round | Spearman ρ (p) | ρ per proxy seed |',
-        '|---|---|---|---|---|---|']
+        'of an 8-proxy round | Spearman ρ (p) | ρ per proxy seed | ρ without failed θ | '
+        'proxy seed 0 vs 1 |',
+        '|---|---|---|---|---|---|---|---|']
     for r in res['rows']:
         lines.append(f"| {r['setting']} | {r['cost_per_proxy']} | "
                      f"{r['warm'] or '—'} | {r['cost_round8']} | {r['rho']:.2f} ({r['p']:.2g}) | "
-                     + ', '.join(f'{v:.2f}' for v in r['rho_per_seed']) + ' |')
+                     + ', '.join(f'{v:.2f}' for v in r['rho_per_seed'])
+                     + f" | {r['rho_normal']:.2f} | {r['seed_agreement']:.2f} |")
+    failed = [res['panel'][i]['name'] for i in range(len(res['panel'])) if i not in res['normal']]
+    lines += ['', f"'Without failed θ': the {len(res['normal'])} θ whose retrained test mIoU is "
+              f'within {FAILED_BELOW_MEDIAN:g} points of the panel\'s median (left out: '
+              + (', '.join(failed) or 'none') + ').']
+    lines += ['', f"The retrained truth against itself (test mIoU of retrain seed "
+              f"{args.retrain_seeds[0]} vs seed {args.retrain_seeds[-1]} over the panel): "
+              f"ρ = {res['truth_rho']:.2f} (without failed θ: {res['truth_rho_normal']:.2f}). "
+              "A proxy cannot be expected to rank the panel much "
+              "better than the truth's own seeds agree."]
     lines += ['', f"Picked: **{res['picked']}** (the cheapest setting whose ρ is within "
               f'{args.tolerance:g} of the best).', '',
               '| θ | retrained test mIoU | ' + ' | '.join(r['setting'] for r in res['rows'])
@@ -340,6 +382,13 @@ def write_report(args, res: Dict, wall_s: float) -> str:
         mu, sd = mean_std(res['test'][i])
         lines.append(f"| {p['name']} | {mu:.2f} ± {sd:.2f} | "
                      + ' | '.join(f"{100 * r['mean_reward'][i]:.2f}" for r in res['rows'])
+                     + ' |')
+    names = [r['setting'] for r in res['rows']]
+    lines += ['', 'Rank agreement between the settings\' rewards (Spearman ρ; short proxies '
+              'that rank like long ones are what successive halving relies on):', '',
+              '| | ' + ' | '.join(names) + ' |', '|---|' + '---|' * len(names)]
+    for a in names:
+        lines.append(f'| {a} | ' + ' | '.join(f"{res['between'][a][b]:.2f}" for b in names)
                      + ' |')
     lines += ['', 'Hold-out rewards in mIoU points (mean over proxy seeds). Plot: '
               f'`{osp.basename(osp.splitext(args.out)[0])}.png`.', '']
@@ -377,7 +426,9 @@ def main(argv=None) -> int:
         settings=[r['setting'] for r in res['rows']], rows=res['rows'], panel=res['panel'],
         test=res['test'], rewards=res['rewards'], proxy_seeds=args.proxy_seeds,
         retrain_seeds=args.retrain_seeds, retrain_iters=args.retrain_iters, lr=args.lr,
-        wall_s=round(wall_s, 1)), lambda: plot(args, res))
+        truth_rho=res['truth_rho'], truth_rho_normal=res['truth_rho_normal'],
+        normal=res['normal'], between=res['between'], wall_s=round(wall_s, 1)),
+        lambda: plot(args, res))
     return 0
 
 

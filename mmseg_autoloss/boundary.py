@@ -9,9 +9,10 @@ Plain torch, no mmseg import:
 Erosion and dilation are separable square min/max filters; outside pixels
 count neither for the min nor for the max. A tensor that carries a gradient
 goes through ``F.max_pool2d`` (whose backward routes each output's gradient
-to one input, as in the authors' code); everything else (label masks, the
-metrics, no-grad evaluation) through elementwise ``torch.maximum`` of
-shifted views, equal in value and much cheaper for wide windows. The same
+to one input, as in the authors' code), and so does all of it inside
+``torch.compile``; everything else (label masks, the metrics, no-grad
+evaluation) through elementwise ``torch.maximum`` of shifted views, equal in
+value and much cheaper for wide windows. The same
 functions serve hard masks (bool, integer; metrics) and soft masks
 (surrogates).
 """
@@ -65,14 +66,17 @@ def _window_extreme(x: torch.Tensor, kernel: int, dim: int, minimum: bool) -> to
 def _pool(x: torch.Tensor, kernel: int, minimum: bool = False) -> torch.Tensor:
     if x.dim() not in (2, 3, 4):
         raise ValueError(f'expected a 2-D, 3-D or 4-D mask, got shape {tuple(x.shape)}')
-    if x.requires_grad and torch.is_grad_enabled():
+    if (x.requires_grad and torch.is_grad_enabled()) or torch.compiler.is_compiling():
         # a pooling kernel's backward sends each output's gradient to one
-        # input; the elementwise filter's autograd would cost several times more
-        x4 = x.reshape(-1, 1, *x.shape[-2:])
+        # input (the elementwise filter's autograd would cost several times
+        # more), and inductor fuses a pool's window loop
+        work = x if x.dtype.is_floating_point else x.float()  # masks: 0/1, exact
+        x4 = work.reshape(-1, 1, *x.shape[-2:])
         src = -x4 if minimum else x4
         r = kernel // 2
         out = F.max_pool2d(F.max_pool2d(src, (1, kernel), 1, (0, r)), (kernel, 1), 1, (r, 0))
-        return (-out if minimum else out).view(x.shape)
+        out = (-out if minimum else out).view(x.shape)
+        return out if out.dtype == x.dtype else out.to(x.dtype)
     # separable square window: rows, then columns
     return _window_extreme(_window_extreme(x, kernel, -1, minimum), kernel, -2, minimum)
 

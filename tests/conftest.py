@@ -1,6 +1,7 @@
 """Shared fixtures: a small synthetic dataset on disk and tiny MMSeg configs."""
 import os
 import os.path as osp
+import signal
 
 import pytest
 import torch
@@ -111,3 +112,32 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
         return s.getsockname()[1]
+
+
+def descendants(pid):
+    children = {}
+    for entry in os.listdir('/proc'):
+        if entry.isdigit():
+            try:
+                with open(f'/proc/{entry}/stat') as f:
+                    ppid = int(f.read().rsplit(')', 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def kill_tree(pid):
+    """SIGKILL ``pid`` and its descendants (torchrun starts each rank in a
+    session of its own: killing torchrun's group leaves them)."""
+    for p in [pid] + descendants(pid):
+        try:
+            os.kill(p, signal.SIGCONT)
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass

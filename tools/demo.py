@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import os.path as osp
+import re
 import subprocess
 import sys
 import time
@@ -23,18 +24,30 @@ CE_CFG = osp.join(REPO, 'configs/retrain/deeplabv3plus_r18-tiny_ce_1xb8-400it_sy
 METRICS = ['aAcc', 'mAcc', 'mIoU', 'FWIoU', 'BIoU', 'BF1', 'mIoU_I', 'mIoU_C', 'mIoU_C_q5']
 
 
-def run(cmd, log):
-    """Run a tool, streaming nothing but a one-line status; output to ``log``."""
+def run(cmd, log, echo=None):
+    """Run a tool with its output in ``log``; lines matching ``echo`` (a
+    regex) are also printed as they come (the search's per-round progress)."""
     t0 = time.time()
     print(f'  $ {" ".join(osp.relpath(c, REPO) if c.startswith(REPO) else c for c in cmd)}',
           flush=True)
     with open(log, 'w') as f:
-        proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=REPO)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=REPO,
+                                text=True, bufsize=1)
+        for line in proc.stdout:
+            f.write(line)
+            if echo is not None and echo.search(line):
+                # drop mmengine's "date time - logger - LEVEL - " prefix
+                print('    ' + line.rstrip().split(' - ')[-1], flush=True)
+        proc.wait()
     if proc.returncode != 0:
         with open(log) as f:
             tail = ''.join(f.readlines()[-30:])
         raise SystemExit(f'command failed ({proc.returncode}); last lines of {log}:\n{tail}')
     print(f'    done in {time.time() - t0:.0f} s (log: {log})', flush=True)
+
+
+# the search's round summaries and the shared warm-start run
+PROGRESS = re.compile(r'round \d+/\d+ done|warm start|search split')
 
 
 def data_opts(data_root):
@@ -45,11 +58,17 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--data-root', default='data/synthetic_shapes')
     parser.add_argument('--work-dir', default='work_dirs/demo')
-    parser.add_argument('--rounds', type=int, default=3)
-    parser.add_argument('--samples', type=int, default=4)
+    parser.add_argument('--rounds', type=int, default=6)
+    parser.add_argument('--samples', type=int, default=8)
     parser.add_argument('--proxy-iters', type=int, default=300,
-                        help='iterations per proxy (shorter proxies rank losses less reliably)')
-    parser.add_argument('--iters', type=int, default=600, help='retraining iterations')
+                        help="iterations per proxy, the search config's shared warm start "
+                        'included (benchmarks/results/proxy_fidelity.md)')
+    parser.add_argument('--iters', type=int, default=800,
+                        help="retraining iterations (CE is near its plateau at 800: "
+                        'benchmarks/results/schedule_plateau.md)')
+    parser.add_argument('--lr', type=float, default=0.4,
+                        help="retraining learning rate of both losses (CE's pick on val at 800 "
+                        'iterations)')
     parser.add_argument('--init-theta', default=None,
                         help="start the search from a preset (e.g. 'voc_miou') instead of the "
                         'identity g')
@@ -68,14 +87,18 @@ def main():
     print(f'    classes: {meta["classes"]}', flush=True)
 
     search_dir = osp.join(work, 'search')
-    print(f'[2/4] loss search: {args.rounds} rounds x {args.samples} proxies x '
-          f'{args.proxy_iters} iterations -> {search_dir}', flush=True)
+    from mmengine.config import Config
+    warm = Config.fromfile(SEARCH_CFG).search.proxy.get('warm_start')
+    warm_iters = warm['iters'] if isinstance(warm, dict) else 0
+    print(f'[2/4] loss search: {args.rounds} rounds x {args.samples} proxies of '
+          f'{args.proxy_iters} iterations (a shared {warm_iters}-iteration CE warm start, then '
+          f'{args.proxy_iters - warm_iters} with each theta) -> {search_dir}', flush=True)
     run([py, 'tools/search.py', SEARCH_CFG, '--work-dir', search_dir, '--resume', '--cfg-options',
          *data_opts(data_root), f'search.rounds={args.rounds}',
          f'search.samples_per_round={args.samples}', f'search.proxy.max_iters={args.proxy_iters}',
          f'search.seed={args.seed}',
          *([f'search.init_theta={args.init_theta}'] if args.init_theta else [])],
-        osp.join(work, 'search.log'))
+        osp.join(work, 'search.log'), echo=PROGRESS)
     best_file = osp.join(search_dir, 'best_loss.json')
     with open(best_file) as f:
         best = json.load(f)
@@ -84,7 +107,7 @@ def main():
 
     sched = [f'train_cfg.max_iters={args.iters}', f'train_cfg.val_interval={args.iters}',
              f'param_scheduler.0.end={args.iters}', f'default_hooks.checkpoint.interval={args.iters}',
-             f'randomness.seed={args.seed}']
+             f'optim_wrapper.optimizer.lr={args.lr}', f'randomness.seed={args.seed}']
     results = {}
     for name, cfg, extra in (('cross-entropy', CE_CFG, []),
                              ('searched mIoU surrogate', RETRAIN_CFG, ['--loss-params', best_file])):
@@ -105,9 +128,11 @@ def main():
         lines.append(f'| {name} | ' + ' | '.join(f'{m.get(k, float("nan")):.2f}' for k in METRICS) + ' |')
     table = '\n'.join(lines)
     summary = (f'# demo: searched mIoU surrogate vs cross-entropy\n\n'
-               f'tiny DeepLabV3+, synthetic shapes 64x64, {args.iters} iterations, seed {args.seed}, '
+               f'tiny DeepLabV3+, synthetic shapes 64x64, {args.iters} iterations at lr '
+               f'{args.lr:g}, seed {args.seed}, '
                f'test split (48 images). Search: {args.rounds} rounds x {args.samples} proxies x '
-               f'{args.proxy_iters} iterations.\n\n{table}\n\n'
+               f'{args.proxy_iters - warm_iters} iterations after a shared '
+               f'{warm_iters}-iteration warm start, seed {args.seed}.\n\n{table}\n\n'
                f'total wall time {time.time() - t0:.0f} s\n')
     with open(osp.join(work, 'demo_summary.md'), 'w') as f:
         f.write(summary)

@@ -234,43 +234,61 @@ def full_control_points(points: ArrayLike, num_pieces: int) -> torch.Tensor:
 PACKED_KEYS = ('shift', 'alpha', 'm2', 'c', 'm', 'p', 'q', 'base', 'pa', 'qa', 'lo', 'hi')
 
 
-def g_formula(y: torch.Tensor, consts: torch.Tensor, thresholds: torch.Tensor,
+def g_formula(y: torch.Tensor, consts: Union[torch.Tensor, Sequence[Sequence[float]]],
+              thresholds: Union[torch.Tensor, Sequence[float]],
               need_slope: bool = True) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
     """g(y) and g'(y) of a piecewise g from its packed constants.
 
-    Each element first picks the constants of its piece (the highest piece
-    whose threshold it passes), then a piece maps ``x = alpha·y + shift``
-    (clamped to [0, 1]) to its curve parameter with the conjugate root
-    ``s = x / (m + D)``, ``D = sqrt(m² + (1-2m)x)``, exact on a straight
-    piece (m = 1/2), and ``g = base + (p + q·s)·s``, clamped to the piece's
-    v-range so rounding never crosses a joint. ``g' = (pa + qa·s) / D``.
+    A piece maps ``x = alpha·y + shift`` (clamped to [0, 1]) to its curve
+    parameter with the conjugate root ``s = x / (m + D)``,
+    ``D = sqrt(m² + (1-2m)x)``, exact on a straight piece (m = 1/2), and
+    ``g = base + (p + q·s)·s``, clamped to the piece's v-range so rounding
+    never crosses a joint; ``g' = (pa + qa·s) / D``. Every piece is
+    evaluated on the whole tensor and the results are blended by 0/1 piece
+    masks (an element takes the highest piece whose threshold it passes):
+    exact, since a product with 0 or 1 is, and with scalar constants far
+    cheaper on a CPU than gathering twelve per-element constants.
 
     Args:
         y (Tensor): Input of any shape, float32 or float64.
-        consts (Tensor): (P, 12) piece constants (:data:`PACKED_KEYS`).
-        thresholds (Tensor): (P - 1,) piece thresholds.
+        consts: (P, 12) piece constants (:data:`PACKED_KEYS`): Python floats
+            (scalar ops) or a tensor (``torch.compile``: θ stays an input,
+            so one graph serves every θ).
+        thresholds: The P - 1 piece thresholds, floats or a tensor.
         need_slope (bool): Also return g'.
 
     Returns:
         tuple: g(y) and g'(y) (None unless ``need_slope``), shaped like y.
     """
-    cs = consts[0].unbind()
-    for k in range(1, consts.shape[0]):
-        above = y > thresholds[k - 1]
-        cs = [torch.where(above, b, a) for a, b in zip(cs, consts[k].unbind())]
-    shift, alpha, m2, c, m, p, q, base, pa, qa, lo, hi = cs
-    x = torch.addcmul(shift, y, alpha).clamp(0, 1)
-    den = torch.addcmul(m2, c, x).clamp_min(_SQRT_FLOOR).sqrt()
-    s = x / (den + m)
-    value = torch.addcmul(base, torch.addcmul(p, q, s), s).clamp(lo, hi)
-    if consts.shape[0] == 1:
+    num = len(consts)
+    masks = None
+    if num > 1:
+        # sign(y - t) > 0 exactly when y > t; the thresholds are non-decreasing
+        above = [(y - thresholds[k]).sign_().clamp_min_(0) for k in range(num - 1)]
+        masks = ([1 - above[0]] + [above[k] - above[k + 1] for k in range(num - 2)]
+                 + [above[-1]])
+    value = slope = None
+    for k in range(num):
+        row = consts[k]
+        shift, alpha, m2, c, m, p, q, base, pa, qa, lo, hi = (
+            row.unbind() if isinstance(row, torch.Tensor) else row)
+        x = torch.mul(y, alpha).add_(shift).clamp_(0, 1)
+        den = torch.mul(x, c).add_(m2).clamp_min_(_SQRT_FLOOR).sqrt_()
+        s = x.div_(den + m)
+        v = torch.mul(s, q).add_(p).mul_(s).add_(base).clamp_(lo, hi)
+        # rounding (s a hair past 1 where dv/ds ends at 0) must not turn g' < 0
+        sl = torch.mul(s, qa).add_(pa).div_(den).clamp_min_(0) if need_slope else None
+        if masks is not None:
+            v.mul_(masks[k])
+            sl = None if sl is None else sl.mul_(masks[k])
+        value = v if value is None else value.add_(v)
+        slope = sl if slope is None else slope.add_(sl)
+    if num == 1:
         # g(1) = 1 exactly for one piece solved from y = 0 (several pieces
-        # solve the last one from y = 1, where x = 0 gives base = 1)
-        value = value.masked_fill(y >= 1, 1)
-    if not need_slope:
-        return value, None
-    # rounding (s a hair past 1 where dv/ds ends at 0) must not turn g' < 0
-    return value, (torch.addcmul(pa, qa, s) / den).clamp_min(0)
+        # solve the last one from y = 1, where x = 0 gives base = 1); value
+        # >= lo >= 0, so the max with the 0/1 indicator of y >= 1 does it
+        value = torch.maximum(value, (y - 1).sign_().add_(1).clamp_max_(1))
+    return value, slope
 
 
 class _GFunction(torch.autograd.Function):
@@ -289,8 +307,9 @@ class _GFunction(torch.autograd.Function):
         return grad * slope, None, None
 
 
-def apply_g(y: torch.Tensor, consts: torch.Tensor, thresholds: torch.Tensor) -> torch.Tensor:
-    """g(y) from packed constants, differentiable in ``y``."""
+def apply_g(y: torch.Tensor, consts, thresholds) -> torch.Tensor:
+    """g(y) from packed constants (floats or tensors, as :func:`g_formula`),
+    differentiable in ``y``."""
     if y.requires_grad and torch.is_grad_enabled():
         return _GFunction.apply(y, consts, thresholds)
     return g_formula(y, consts, thresholds, need_slope=False)[0]
@@ -388,13 +407,22 @@ class PiecewiseG:
                                 torch.tensor(bounds, dtype=dtype, device=device))
         return self._cache[key]
 
-    def _work(self, y: torch.Tensor) -> Tuple[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]:
+    def scalars(self, dtype: torch.dtype) -> Tuple[List[List[float]], List[float]]:
+        """:meth:`packed` as Python floats (the eager path's scalar ops);
+        the same values, rounded to ``dtype``."""
+        key = (dtype, 'scalars')
+        if key not in self._cache:
+            consts, thresholds = self.packed(dtype, torch.device('cpu'))
+            self._cache[key] = (consts.tolist(), thresholds.tolist())
+        return self._cache[key]
+
+    def _work(self, y: torch.Tensor) -> Tuple[torch.Tensor, Tuple[List, List]]:
         if not isinstance(y, torch.Tensor):
             raise TypeError(f'g expects a tensor, got {type(y).__name__}')
         if not y.dtype.is_floating_point:
             raise TypeError(f'g expects a floating tensor, got {y.dtype}')
         work = y if y.dtype in (torch.float32, torch.float64) else y.float()
-        return work, self.packed(work.dtype, work.device)
+        return work, self.scalars(work.dtype)
 
     def __call__(self, y: torch.Tensor) -> torch.Tensor:
         """g(y), element-wise; gradients flow to ``y``."""

@@ -129,7 +129,7 @@ class _Stats:
         n, c = probs.shape[:2]
         self.n, self.c, self.sync = n, c, sync
         self.valid = (label != ignore_index) & (label >= 0) & (label < c)
-        self.label = torch.where(self.valid, label, torch.zeros_like(label)).long()
+        self.label = (label * self.valid).long()  # ignored pixels -> class 0 (weight 0)
         self.weight = None if weight is None else weight.reshape(label.shape).to(probs.dtype)
         self.w = self.valid.to(probs.dtype)
         if self.weight is not None:

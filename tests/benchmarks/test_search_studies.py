@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+from mmengine.config import Config
 
 from conftest import REPO, subprocess_env
 
@@ -40,10 +41,10 @@ def test_proxy_fidelity_quick_and_rerun(tmp_path):
                 tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     res = json.loads((tmp_path / 'pf.json').read_text())
-    assert res['settings'] == ['scratch4', 'warm2+2'] and len(res['panel']) == 3
+    assert res['settings'] == ['scratch4', 'warm2+2@0.1'] and len(res['panel']) == 3
     assert res['picked'] in res['settings']
     rows = _table(out.read_text(), '| proxy setting |')
-    assert [r[0] for r in rows] == ['scratch4', 'warm2+2']
+    assert [r[0] for r in rows] == ['scratch4', 'warm2+2@0.1']
     assert [r[3] for r in rows] == ['32', '18']  # 8 x 4; 2 + 8 x 2
     for r in res['rows']:
         assert -1 <= r['rho'] <= 1 or r['rho'] != r['rho']  # nan when a side is constant
@@ -51,8 +52,12 @@ def test_proxy_fidelity_quick_and_rerun(tmp_path):
     assert all(len(t) == 1 and 0 <= t[0] <= 100 for t in res['test'])
     assert (tmp_path / 'pf.png').stat().st_size > 1000
     # the warm-start setting's search trained one shared run and 3 proxies
-    ledger = wd / 'proxies' / 'warm2+2_seed0' / 'ledger.jsonl'
+    search_dir = wd / 'proxies' / 'warm2+2@0.1_seed0'
+    ledger = search_dir / 'ledger.jsonl'
     assert [json.loads(l)['round'] for l in ledger.read_text().splitlines()] == [-1, 0, 0, 0]
+    # '@0.1' is the proxies' learning rate, the shared run's too
+    warm_cfg = Config.fromfile(str(search_dir / 'warm_start' / 'warm_start_config.py'))
+    assert warm_cfg.optim_wrapper.optimizer.lr == 0.1
     retrains = _lines(wd / 'retrain.jsonl')
     assert retrains == 3
     shard = wd / 'proxies' / 'scratch4_seed0' / 'ledger' / 'rank0.jsonl'
@@ -115,6 +120,8 @@ def test_result_store_skips_finished_jobs_and_survives_a_cut_line(tmp_path):
 @pytest.mark.parametrize('script,bad', [
     (proxy_fidelity, ['--settings', 'scratch']),
     (proxy_fidelity, ['--settings', 'warm200']),
+    (proxy_fidelity, ['--settings', 'scratch300@0']),
+    (proxy_fidelity, ['--settings', 'scratch300@fast']),
     (proxy_fidelity, ['--retrain-seeds', '0']),
     (search_efficiency, ['--setting', 'warm0+5']),
     (search_efficiency, ['--budget', '100', '--setting', 'scratch400']),
@@ -123,6 +130,18 @@ def test_result_store_skips_finished_jobs_and_survives_a_cut_line(tmp_path):
 def test_bad_arguments_are_rejected(script, bad):
     with pytest.raises(SystemExit):
         script.parse_args(bad)
+
+
+def test_proxy_setting_names():
+    assert proxy_fidelity.parse_setting('scratch300') == dict(name='scratch300', iters=300,
+                                                              warm=None, lr=None)
+    assert proxy_fidelity.parse_setting('warm200+100@0.4') == dict(
+        name='warm200+100@0.4', iters=300, warm=200, lr=0.4)
+    cfg = proxy_fidelity.search_cfg('/w', '/d', proxy_fidelity.parse_setting('warm200+100@0.4'),
+                                    0, 4, 1, 8, 0, dict(type='RandomSearchController'))
+    assert cfg.search.proxy.lr == 0.4 and cfg.search.proxy.max_iters == 300
+    assert cfg.search.proxy.warm_start == dict(iters=200, loss='CE')
+    assert proxy_fidelity.setting_cost(proxy_fidelity.parse_setting('warm200+100@0.4'), 8) == 1000
 
 
 def test_a_controller_that_cannot_be_built_is_reported_not_run():

@@ -1,22 +1,20 @@
 """sync_stats under torchrun --nproc_per_node=2 (gloo, CPU): DDP gradients of
 the synced loss equal the single-process gradients on the concatenated batch."""
 import json
-import os
 import os.path as osp
-import signal
 import subprocess
 import sys
 
 import pytest
 
-from conftest import subprocess_env
+from conftest import kill_tree, subprocess_env
 
 HERE = osp.dirname(osp.abspath(__file__))
 
 
 def _torchrun_results(tmp_path):
     out = tmp_path / 'results.json'
-    # own session: on a timeout the launcher AND its workers are stopped
+    # on a timeout the launcher and its ranks (sessions of their own) are stopped
     proc = subprocess.Popen([sys.executable, '-m', 'torch.distributed.run',
                              '--standalone', '--nproc_per_node=2',
                              osp.join(HERE, 'sync_stats_worker.py'), str(out)],
@@ -25,7 +23,7 @@ def _torchrun_results(tmp_path):
     try:
         _, err = proc.communicate(timeout=600)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+        kill_tree(proc.pid)
         _, err = proc.communicate()
         pytest.fail(f'torchrun did not finish in 600 s: {err[-3000:]}')
     assert proc.returncode == 0, err[-4000:]

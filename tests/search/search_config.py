@@ -23,6 +23,10 @@ def search_options(data_root, rounds=2, samples=4, iters=20, num_workers=0, seed
         'search.hold_out': dict(_delete_=True, size=8, seed=0),
         'search.workers.num_workers': num_workers,
         'search.seed': seed,
+        # the quick config's warm-started lr-0.4 proxies need more iterations
+        # than a test trains; tests of warm start set their own
+        'search.proxy.warm_start': None,
+        'search.proxy.lr': None,
     }
     if baseline is not None:
         opts['search.controller.baseline'] = baseline

@@ -17,7 +17,7 @@ from search_config import SEARCH_CFG
 from search_config import cli_options as _cli_options
 from search_config import search_cfg as _search_cfg
 from search_config import search_options as _search_options
-from conftest import CONFIGS, REPO, subprocess_env as _env
+from conftest import CONFIGS, REPO, descendants, kill_tree, subprocess_env as _env
 from mmseg_autoloss.search import InfrastructureError, Ledger, LossSearchRunner, WorkDirLocked
 from mmseg_autoloss.surrogates import num_theta
 
@@ -96,24 +96,6 @@ def alive(pid):
             return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
     except OSError:
         return False
-
-
-def descendants(pid):
-    children = {}
-    for entry in os.listdir('/proc'):
-        if entry.isdigit():
-            try:
-                with open(f'/proc/{entry}/stat') as f:
-                    ppid = int(f.read().rsplit(')', 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            children.setdefault(ppid, []).append(int(entry))
-    out, todo = [], [pid]
-    while todo:
-        for c in children.get(todo.pop(), []):
-            out.append(c)
-            todo.append(c)
-    return out
 
 
 @pytest.fixture(scope='module')
@@ -205,17 +187,6 @@ def test_second_search_refused_then_kill_and_resume_match_a_lone_run(reference_s
 def _ppid(pid):
     with open(f'/proc/{pid}/stat') as f:
         return int(f.read().rsplit(')', 1)[1].split()[1])
-
-
-def kill_tree(pid):
-    """SIGKILL ``pid`` and its descendants (torchrun starts each rank in a
-    session of its own: killing torchrun's group leaves them)."""
-    for p in [pid] + descendants(pid):
-        try:
-            os.kill(p, signal.SIGCONT)
-            os.kill(p, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def _torchrun(work_dir, synthetic_root, *torchrun_args, **kw):
