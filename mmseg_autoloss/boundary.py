@@ -12,9 +12,8 @@ goes through ``F.max_pool2d`` (whose backward routes each output's gradient
 to one input, as in the authors' code), and so does all of it inside
 ``torch.compile``; everything else (label masks, the metrics, no-grad
 evaluation) through elementwise ``torch.maximum`` of shifted views, equal in
-value and much cheaper for wide windows. The same
-functions serve hard masks (bool, integer; metrics) and soft masks
-(surrogates).
+value and much cheaper for wide windows. The same functions serve hard
+masks (bool, integer; metrics) and soft masks (surrogates).
 """
 import torch
 import torch.nn.functional as F

@@ -122,6 +122,7 @@ class ProxyPool:
         self.threads = threads_per_worker
         self.max_retries = max_retries
         self._executor: Optional[ProcessPoolExecutor] = None
+        self._procs: Dict = {}  # pid -> Process of the current pool (see _exit_codes)
         self._devices: Optional[List[int]] = None
         if torch.cuda.is_available() and num_workers > 0:
             n = torch.cuda.device_count()
@@ -145,7 +146,10 @@ class ProxyPool:
         # ProcessPoolExecutor keeps its Process objects until shutdown; after a
         # break they tell which worker died and how (the pool is terminating
         # the others at this moment).
-        procs = getattr(self._executor, '_processes', None) or {}
+        # The executor may already have dropped them from its own table when
+        # this runs; the ones seen at submit time are kept in self._procs.
+        procs = dict(self._procs)
+        procs.update(getattr(self._executor, '_processes', None) or {})
         codes = {}
         for pid, proc in list(procs.items()):
             if broken:
@@ -187,6 +191,7 @@ class ProxyPool:
             return
         executor = self._executor_or_new()
         futures = {executor.submit(run_proxy, prepared(t)): t for t in tasks}
+        self._procs.update(getattr(executor, '_processes', None) or {})
         for fut in as_completed(futures):
             try:
                 yield futures[fut], fut.result()
@@ -253,3 +258,4 @@ class ProxyPool:
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
+        self._procs = {}

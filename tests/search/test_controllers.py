@@ -565,13 +565,11 @@ def _search_cfg(data_root: str, work_dir: str, ctype: str, rounds: int, samples:
     from conftest import CONFIGS
     cfg = Config.fromfile(osp.join(
         CONFIGS, 'search', 'deeplabv3plus_r18-tiny_search-miou_1xb8-quick_synthetic-64x64.py'))
-    cfg.merge_from_dict({
-        'train_dataloader.dataset.data_root': data_root, 'train_dataloader.batch_size': 4,
-        'search.rounds': rounds, 'search.samples_per_round': samples,
-        'search.proxy.max_iters': 2,
-        'search.proxy.batch_size': 4, 'search.hold_out': dict(_delete_=True, size=8, seed=0),
-        'search.workers.num_workers': 0, 'search.seed': 3,
-        'search.controller': dict(_delete_=True, type=ctype), 'search.init_theta': 'voc_miou'})
+    from search_config import search_options
+    cfg.merge_from_dict(search_options(
+        data_root, rounds=rounds, samples=samples, iters=2, **{
+            'search.controller': dict(_delete_=True, type=ctype),
+            'search.init_theta': 'voc_miou'}))
     cfg.work_dir = work_dir
     return cfg
 
