@@ -331,7 +331,7 @@ def add_retrain_args(p) -> None:
     p.add_argument('--retrain-iters', type=int, default=None, help='default 800')
     p.add_argument('--lr', type=float, default=None,
                    help="retraining learning rate (default 0.4, CE's pick on val at 800 "
-                   'iterations in schedule_plateau.py)')
+                   'iterations in schedule_plateau.md; on another machine CE picked 0.8)')
     p.add_argument('--batch-size', type=int, default=None)
     p.add_argument('--sizes', type=int, nargs=3, default=None, metavar=('TRAIN', 'VAL', 'TEST'))
     p.add_argument('--data-root', default=None)

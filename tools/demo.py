@@ -68,7 +68,8 @@ def main():
                         'benchmarks/results/schedule_plateau.md)')
     parser.add_argument('--lr', type=float, default=0.4,
                         help="retraining learning rate of both losses (CE's pick on val at 800 "
-                        'iterations)')
+                        'iterations in schedule_plateau.md; on another machine CE picked 0.8: '
+                        'schedule_plateau_searched_ppo2_seed0.md)')
     parser.add_argument('--init-theta', default=None,
                         help="start the search from a preset (e.g. 'voc_miou') instead of the "
                         'identity g')
@@ -132,8 +133,9 @@ def main():
                f'{args.lr:g}, seed {args.seed}, '
                f'test split (48 images). Search: {args.rounds} rounds x {args.samples} proxies x '
                f'{args.proxy_iters - warm_iters} iterations after a shared '
-               f'{warm_iters}-iteration warm start, seed {args.seed}.\n\n{table}\n\n'
-               f'total wall time {time.time() - t0:.0f} s\n')
+               f'{warm_iters}-iteration warm start, search seed {args.seed}.\n\n{table}\n\n'
+               f'total wall time {time.time() - t0:.0f} s\n\n'
+               f'Command: `python tools/demo.py {" ".join(sys.argv[1:])}`\n')
     with open(osp.join(work, 'demo_summary.md'), 'w') as f:
         f.write(summary)
     print('\n' + summary)
