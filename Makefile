@@ -4,6 +4,7 @@ PY := .venv/bin/python
 STAMP := .venv/.setup-done
 DATA ?= data/synthetic_shapes
 WORK ?= work_dirs/demo
+SEED ?= 0
 PYTEST_ARGS ?=
 
 .PHONY: env demo test benchmarks clean-env
@@ -15,10 +16,10 @@ $(STAMP): tools/setup_env.sh requirements/runtime.txt requirements/tests.txt set
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) tools/demo.py --data-root $(DATA) --work-dir $(WORK)
+	$(PY) tools/demo.py --data-root $(DATA) --work-dir $(WORK) --seed $(SEED)
 
 test: $(STAMP)
-	$(PY) -m pytest -n 2 --durations=15 $(PYTEST_ARGS) tests
+	$(PY) -m pytest -n 2 --dist loadgroup --durations=15 $(PYTEST_ARGS) tests
 
 benchmarks: $(STAMP)
 	$(PY) benchmarks/loss_speed.py

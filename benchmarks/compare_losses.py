@@ -14,12 +14,20 @@ and auxiliary heads differ (the auxiliary head gets the same loss at weight
    step 1; nothing of the test split is read before the choice).
 
 The searched parameters come from ``tools/search.py`` (``--searched
-best_loss.json``); its hold-out split is taken from the train split, so val
-and test were never seen by the search. ``--run-search`` runs that search
-(budget ``--search-budget``) when the file is missing.
+best_loss.json ...``, one arm per file: e.g. the searches of several search
+seeds); its hold-out split is taken from the train split, so val and test
+were never seen by the search. ``--run-search`` runs that search (budget
+``--search-budget``, the quick-start default) when the file is missing.
+``--plateau`` also trains CE twice as long (same lr grid and protocol) and
+reports the gain: a comparison is honest only where CE is near its plateau.
+``--store FILE`` keeps every finished run, so an interrupted comparison
+resumes.
 
     python benchmarks/compare_losses.py --run-search          # default size
     python benchmarks/compare_losses.py --full --run-search   # bigger setting
+    python benchmarks/compare_losses.py --iters 800 --lrs 0.2 0.4 0.8 1.6 --plateau \
+        --losses ce lovasz autoseg_voc_miou autoseg_searched \
+        --searched work_dirs/demo_s0/search/best_loss.json work_dirs/demo_s1/search/best_loss.json
     python benchmarks/compare_losses.py --models pspnet hrnet --losses ce autoseg_searched \
         --out benchmarks/results/transfer.md                  # transfer check
 
@@ -39,7 +47,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from _common import ALL_KEYS, REPO, Job, ensure_dataset, mean_std, quiet, run_jobs
+from _common import ALL_KEYS, REPO, Job, ResultStore, ensure_dataset, mean_std, quiet, run_jobs
 
 MODEL_CONFIGS = {
     'deeplabv3plus': 'configs/baseline/deeplabv3plus_r18-tiny_1xb8-400it_synthetic-64x64.py',
@@ -64,12 +72,11 @@ SIZES = dict(
               data_root='data/synthetic_shapes_full', batch_size=8),
     smoke=dict(iters=4, seeds=[0], sizes=(8, 4, 4), lrs=[0.05], data_root=None, batch_size=4),
 )
-# rounds x proxies per round x proxy iterations of --run-search. Proxies
-# train as long as the comparison's runs: with 200-iteration proxies the
-# search ranked losses unlike 400-iteration training and returned the identity
-# g; with 4 rounds of 400-iteration proxies the found g tied CE, with 8 it won
-# (benchmarks/results/compare_losses_search4rounds.md, compare_losses.md).
-SEARCH_BUDGET = dict(default=(8, 8, 400), full=(8, 16, 1000), smoke=(1, 2, 2))
+# rounds x proxies per round x proxy iterations of --run-search. The default
+# is the quick-start search of `make demo` (SEARCH_CONFIG: a shared
+# 200-iteration CE warm start, then 100 iterations per theta; 5,000
+# proxy-iterations in all), chosen by benchmarks/proxy_fidelity.py.
+SEARCH_BUDGET = dict(default=(6, 8, 300), full=(8, 16, 1000), smoke=(1, 2, 2))
 
 
 def _ce(w: float) -> Dict:
@@ -126,6 +133,26 @@ ARMS: Dict[str, Arm] = {
 }
 
 
+def arm(key: str) -> Arm:
+    """The arm of ``key``; ``autoseg_searched@K`` is the K-th ``--searched``
+    file's arm, ``ce@2x`` CE trained twice as long (``--plateau``)."""
+    base, _, k = key.partition('@')
+    if not k:
+        return ARMS[base]
+    label = (f'{ARMS[base].label}, twice the iterations' if k == '2x' else
+             f'{ARMS[base].label} #{int(k) + 1}')
+    return Arm(label, ARMS[base].loss, ARMS[base].select_on, ARMS[base].aux_ce)
+
+
+def searched_arms(losses: Sequence[str], files: Sequence[str]) -> Dict[str, str]:
+    """``arm key -> best_loss.json``: one arm per searched file."""
+    if 'autoseg_searched' not in losses:
+        return {}
+    if len(files) == 1:
+        return {'autoseg_searched': files[0]}
+    return {f'autoseg_searched@{k}': f for k, f in enumerate(files)}
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -139,9 +166,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--losses', nargs='+', choices=list(ARMS), default=None,
                    help='losses to compare (default: all; --smoke: ce autoseg_identity)')
     p.add_argument('--models', nargs='+', choices=list(MODEL_CONFIGS), default=['deeplabv3plus'])
-    p.add_argument('--searched', default=None,
-                   help=f'best_loss.json of the mIoU search (for autoseg_searched; default '
-                   f'{DEFAULT_SEARCHED}, --full: {DEFAULT_SEARCHED_FULL})')
+    p.add_argument('--searched', nargs='+', default=None,
+                   help=f'best_loss.json of the mIoU search, one arm of autoseg_searched per '
+                   f'file (default {DEFAULT_SEARCHED}, --full: {DEFAULT_SEARCHED_FULL})')
     p.add_argument('--search-note', default='',
                    help='a sentence added to the report after the search budget (e.g. how a '
                    'resumed search was run)')
@@ -149,7 +176,14 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help='run the search first when --searched does not exist')
     p.add_argument('--search-budget', type=int, nargs=3, default=None,
                    metavar=('ROUNDS', 'PROXIES', 'ITERS'),
-                   help='budget of --run-search (default 8 8 400; --full 8 16 1000)')
+                   help='budget of --run-search (default 6 8 300, the quick-start search; '
+                   '--full 8 16 1000)')
+    p.add_argument('--plateau', action='store_true',
+                   help="also train CE for twice --iters (same lr grid and protocol) and "
+                   "report the gain")
+    p.add_argument('--store', default=None,
+                   help='a .jsonl file keeping every finished run: a rerun with the same '
+                   'file (and the same --data-root) trains only what is missing')
     p.add_argument('--iters', type=int, default=None, help='training iterations per run')
     p.add_argument('--batch-size', type=int, default=None)
     p.add_argument('--seeds', type=int, nargs='+', default=None)
@@ -174,7 +208,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.workers is None:
         args.workers = 0 if args.smoke else 2
     if args.searched is None:
-        args.searched = DEFAULT_SEARCHED_FULL if args.full else DEFAULT_SEARCHED
+        args.searched = [DEFAULT_SEARCHED_FULL if args.full else DEFAULT_SEARCHED]
     if args.search_budget is None:
         args.search_budget = SEARCH_BUDGET[size]
     if args.out is None:
@@ -192,8 +226,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     if min(args.search_budget) < 1 or args.search_budget[1] < 2:
         p.error(f'--search-budget needs rounds >= 1, proxies >= 2, iters >= 1, '
                 f'got {args.search_budget}')
+    if args.plateau and 'ce' not in args.losses:
+        p.error('--plateau measures CE: add ce to --losses')
+    if len(set(args.searched)) != len(args.searched):
+        p.error(f'--searched files must be distinct, got {args.searched}')
     args.losses = list(dict.fromkeys(args.losses))
     args.models = list(dict.fromkeys(args.models))
+    args.searched = [a if osp.isabs(a) else osp.join(REPO, a) for a in args.searched]
+    args.searched_for = searched_arms(args.losses, args.searched)
+    # the searched arm becomes one arm per file
+    args.arms = [k for a in args.losses
+                 for k in ([x for x in args.searched_for] if a == 'autoseg_searched' else [a])]
     args.argv = list(sys.argv[1:] if argv is None else argv)
     return args
 
@@ -207,48 +250,49 @@ def search_command(args, searched: str, data_root: str) -> List[str]:
             f'search.samples_per_round={m}', f'search.proxy.max_iters={it}']
 
 
-def searched_path(args) -> str:
-    return args.searched if osp.isabs(args.searched) else osp.join(REPO, args.searched)
-
-
 def check_searched(args) -> None:
-    """Fail early, with the command that makes it, when the searched file is
+    """Fail early, with the command that makes it, when a searched file is
     missing and --run-search is not given."""
-    if 'autoseg_searched' not in args.losses or args.run_search:
+    if args.run_search:
         return
-    path = searched_path(args)
-    if not osp.isfile(path):
-        cmd = search_command(args, path, args.data_root or 'DATA_ROOT')
-        raise SystemExit(
-            f'--searched {path} does not exist. Produce it with\n  '
-            + ' '.join(shlex.quote(c) for c in cmd)
-            + '\nor pass --run-search (runs that search first), or leave autoseg_searched '
-            'out of --losses.')
+    for path in args.searched_for.values():
+        if not osp.isfile(path):
+            cmd = search_command(args, path, args.data_root or 'DATA_ROOT')
+            raise SystemExit(
+                f'--searched {path} does not exist. Produce it with\n  '
+                + ' '.join(shlex.quote(c) for c in cmd)
+                + '\nor pass --run-search (runs that search first), or leave autoseg_searched '
+                'out of --losses.')
 
 
-def load_searched(args, data_root: str) -> Optional[Dict]:
-    """The searched parameters (running the search if asked and missing)."""
-    if 'autoseg_searched' not in args.losses:
-        return None
-    path = searched_path(args)
-    if not osp.isfile(path):
-        check_searched(args)
-        cmd = search_command(args, path, data_root)
-        print('running the search: ' + ' '.join(shlex.quote(c) for c in cmd), flush=True)
-        subprocess.run(cmd, check=True, cwd=REPO)
-    with open(path) as f:
-        best = json.load(f)
-    if best.get('target_metric') != 'mIoU':
-        raise SystemExit(f'--searched {path}: target_metric={best.get("target_metric")!r}, '
-                         "the comparison's searched arm is the mIoU surrogate")
-    best['path'] = path
-    return best
+def load_searched(args, data_root: str) -> Dict[str, Dict]:
+    """``arm key -> searched parameters`` (running a search if asked and
+    missing)."""
+    out = {}
+    for key, path in args.searched_for.items():
+        if not osp.isfile(path):
+            check_searched(args)
+            cmd = search_command(args, path, data_root)
+            print('running the search: ' + ' '.join(shlex.quote(c) for c in cmd), flush=True)
+            subprocess.run(cmd, check=True, cwd=REPO)
+        with open(path) as f:
+            best = json.load(f)
+        if best.get('target_metric') != 'mIoU':
+            raise SystemExit(f'--searched {path}: target_metric={best.get("target_metric")!r}, '
+                             "the comparison's searched arm is the mIoU surrogate")
+        best['path'] = path
+        out[key] = best
+    return out
 
 
 def budget_text(best: Optional[Dict]) -> str:
     if best is None:
         return 'no searched surrogate in this comparison.'
     b = best.get('budget', {})
+    warm = b.get('warm_start')
+    spent = (f", {b['proxy_iters_spent']:,} proxy-iterations"
+             + (f" with a shared {warm['iters']}-iteration {warm.get('loss', 'CE')} warm start"
+                if isinstance(warm, dict) else '') if b.get('proxy_iters_spent') else '')
     rel = _rel(best['path'])
     ho = best.get('hold_out', {})
     hold = (f"{ho['size']} images" if ho.get('size') else
@@ -256,7 +300,8 @@ def budget_text(best: Optional[Dict]) -> str:
     return (f"`{rel}`: mIoU surrogate searched with the tiny DeepLabV3+ proxy on the train split "
             f"(hold-out {hold}), {b.get('rounds', '?')} rounds × "
             f"{b.get('samples_per_round', '?')} proxies × {b.get('proxy_iters', '?')} iterations "
-            f"({b.get('proxies_trained', '?')} proxies trained, {b.get('failed', '?')} failed), "
+            f"({b.get('proxies_trained', '?')} proxies trained, {b.get('failed', '?')} failed"
+            f"{spent}), search seed {best.get('seed', '?')}, "
             f"{b.get('wall_time_s', 0) / 60:.1f} min wall time with "
             f"{b.get('workers_per_process', '?')} worker process(es); best hold-out mIoU "
             f"{100 * best.get('reward', float('nan')):.2f}; "
@@ -266,16 +311,16 @@ def budget_text(best: Optional[Dict]) -> str:
 # ------------------------------------------------------------------ the runs
 def make_job(args, model: str, arm_key: str, lr: float, seed: int, splits: Tuple[str, ...],
              data_root: str, base: str, searched: Optional[str]) -> Job:
-    arm = ARMS[arm_key]
+    spec = arm(arm_key)
     config = MODEL_CONFIGS[model]
     has_aux = model != 'hrnet'  # the tiny HRNet (FCN head) has no auxiliary head
     aux = None
     if has_aux:
-        aux = _ce(AUX_WEIGHT) if arm.aux_ce else arm.loss(AUX_WEIGHT, searched)
-    name = f'{model}_{arm_key}_lr{lr:g}_s{seed}'
+        aux = _ce(AUX_WEIGHT) if spec.aux_ce else spec.loss(AUX_WEIGHT, searched)
+    name = f'{model}_{arm_key.replace("@", "-")}_lr{lr:g}_s{seed}'
     return Job(config=config, work_dir=osp.join(base, name), seed=seed, iters=args.iters,
                batch_size=args.batch_size, data_root=data_root, lr=lr,
-               decode_loss=arm.loss(1.0, searched), aux_loss=aux, splits=splits, tol=TOL,
+               decode_loss=spec.loss(1.0, searched), aux_loss=aux, splits=splits, tol=TOL,
                threads=1, name=name, tag=dict(model=model, arm=arm_key, lr=lr, seed=seed))
 
 
@@ -287,38 +332,55 @@ def choose_lr(val_by_lr: Dict[float, Dict[str, float]], metric: str) -> float:
 def _progress(job: Job, r: Dict) -> None:
     t = job.tag
     parts = [f"{split} mIoU={r[split]['mIoU']:.2f}" for split in job.splits]
-    print(f"[{MODEL_NAMES[t['model']]} | {ARMS[t['arm']].label} | lr {t['lr']:g} | seed "
-          f"{t['seed']}] " + ', '.join(parts) + f" ({r['train_s']:.0f} s train)", flush=True)
+    print(f"[{MODEL_NAMES[t['model']]} | {arm(t['arm']).label} | {job.iters} it | lr "
+          f"{t['lr']:g} | seed {t['seed']}] " + ', '.join(parts)
+          + f" ({r['train_s']:.0f} s train)", flush=True)
 
 
-def run_comparison(args, data_root: str, base: str, searched: Optional[str]) -> Dict:
+def run_comparison(args, data_root: str, base: str,
+                   store: Optional[ResultStore] = None) -> Dict:
+    """Step 1 (the lr grid, first seed, val) and step 2 (the other seeds at
+    the chosen lr, test) for every model and arm; with ``--plateau`` also for
+    CE at twice the iterations (arm ``ce@2x``)."""
     first, rest = args.seeds[0], args.seeds[1:]
-    # Step 1: the lr grid with the first seed, chosen on val.
-    grid = [make_job(args, m, a, lr, first, ('val', 'test'), data_root, base, searched)
-            for m in args.models for a in args.losses for lr in args.lrs]
-    grid_res = run_jobs(grid, args.workers, _progress)
-    chosen: Dict[str, Dict[str, float]] = {m: {} for m in args.models}
-    val: Dict[str, Dict[str, Dict[float, Dict[str, float]]]] = {
-        m: {a: {} for a in args.losses} for m in args.models}
-    for job, r in zip(grid, grid_res):
-        val[job.tag['model']][job.tag['arm']][job.tag['lr']] = r['val']
-    for m in args.models:
-        for a in args.losses:
-            chosen[m][a] = choose_lr(val[m][a], ARMS[a].select_on)
+    arms = [(a, args.iters) for a in args.arms]
+    if args.plateau:
+        arms.append(('ce@2x', 2 * args.iters))
+
+    def job(m, a, lr, seed, splits):
+        key, n = a.split('@2x')[0], dict(arms)[a]
+        j = make_job(argparse.Namespace(iters=n, batch_size=args.batch_size), m, key, lr, seed,
+                     splits, data_root, base, args.searched_for.get(key))
+        if n != args.iters:
+            j.name += f'_{n}it'
+            j.work_dir += f'_{n}it'
+        j.tag = dict(j.tag, arm=a)
+        return j
+
+    grid = [job(m, a, lr, first, ('val', 'test')) for m in args.models for a, _ in arms
+            for lr in args.lrs]
+    grid_res = run_jobs(grid, args.workers, _progress, store=store)
+    names = [a for a, _ in arms]
+    val = {m: {a: {} for a in names} for m in args.models}
+    for j, r in zip(grid, grid_res):
+        val[j.tag['model']][j.tag['arm']][j.tag['lr']] = r['val']
+    chosen = {m: {a: choose_lr(val[m][a], arm(a).select_on) for a in names}
+              for m in args.models}
     # Step 2: the other seeds at the chosen lr; only now is test read.
-    more = [make_job(args, m, a, chosen[m][a], s, ('test', ), data_root, base, searched)
-            for m in args.models for a in args.losses for s in rest]
-    more_res = run_jobs(more, args.workers, _progress)
-    test: Dict[str, Dict[str, List[Dict]]] = {m: {a: [] for a in args.losses} for m in args.models}
-    for job, r in list(zip(grid, grid_res)) + list(zip(more, more_res)):
-        m, a = job.tag['model'], job.tag['arm']
-        if job.tag['lr'] == chosen[m][a]:
-            test[m][a].append(dict(seed=job.tag['seed'], train_s=r['train_s'], **r['test']))
+    more = [job(m, a, chosen[m][a], s, ('test', )) for m in args.models for a in names
+            for s in rest]
+    more_res = run_jobs(more, args.workers, _progress, store=store)
+    test = {m: {a: [] for a in names} for m in args.models}
+    done = list(zip(grid, grid_res)) + list(zip(more, more_res))
+    for j, r in done:
+        m, a = j.tag['model'], j.tag['arm']
+        if j.tag['lr'] == chosen[m][a]:
+            test[m][a].append(dict(seed=j.tag['seed'], train_s=r['train_s'], **r['test']))
     for m in args.models:
-        for a in args.losses:
+        for a in names:
             test[m][a].sort(key=lambda r: r['seed'])
-    runs = [dict(job.tag, train_s=r['train_s'], **{s: r[s] for s in job.splits})
-            for job, r in list(zip(grid, grid_res)) + list(zip(more, more_res))]
+    runs = [dict(j.tag, iters=j.iters, train_s=r['train_s'], **{s: r[s] for s in j.splits})
+            for j, r in done]
     return dict(chosen=chosen, val=val, test=test, runs=runs)
 
 
@@ -349,7 +411,7 @@ def verdicts(summary: Dict[str, Dict[str, Tuple[float, float]]], test: Dict[str,
     return out
 
 
-def write_report(args, res: Dict, best: Optional[Dict], wall_s: float, plot_path: str) -> str:
+def write_report(args, res: Dict, best: Dict[str, Dict], wall_s: float, plot_path: str) -> str:
     n = len(args.seeds)
     cmd = args.shown or 'python benchmarks/compare_losses.py' + ''.join(
         ' ' + shlex.quote(a) for a in args.argv)
@@ -377,52 +439,103 @@ def write_report(args, res: Dict, best: Optional[Dict], wall_s: float, plot_path
         'per class). Auxiliary head: the same loss at weight 0.4 (CE + ReCAM: CE). '
         'Best mean per metric in **bold**.',
         '',
-        f'Searched surrogate: {budget_text(best)}'
-        + (f' {args.search_note.strip()}' if args.search_note.strip() else ''),
-        '',
     ]
+    if len(best) > 1:
+        lines += ['Searched surrogates:', '']
+        lines += [f'- {arm(k).label}: {budget_text(b)}' for k, b in best.items()]
+        if args.search_note.strip():
+            lines += ['', args.search_note.strip()]
+        lines += ['']
+    else:
+        lines += [f'Searched surrogate: {budget_text(next(iter(best.values()), None))}'
+                  + (f' {args.search_note.strip()}' if args.search_note.strip() else ''), '']
     keys = ALL_KEYS
     for m in args.models:
         test = res['test'][m]
-        summary = {a: summarize(test[a]) for a in args.losses}
-        best_mean = {k: max(summary[a][k][0] for a in args.losses) for k in keys}
+        summary = {a: summarize(test[a]) for a in args.arms}
+        best_mean = {k: max(summary[a][k][0] for a in args.arms) for k in keys}
         if len(args.models) > 1:
             lines += [f'## {MODEL_NAMES[m]}', '']
         lines += ['| loss | lr | ' + ' | '.join(HEADERS[k] for k in keys) + ' |',
                   '|---|---|' + '---|' * len(keys)]
-        for a in args.losses:
+        for a in args.arms:
             cells = []
             for k in keys:
                 mu, sd = summary[a][k]
                 cell = f'{mu:.2f} ± {sd:.2f}' if n > 1 else f'{mu:.2f}'
                 cells.append(f'**{cell}**' if mu == best_mean[k] else cell)
-            lines.append(f'| {ARMS[a].label} | {res["chosen"][m][a]:g} | ' + ' | '.join(cells)
+            lines.append(f'| {arm(a).label} | {res["chosen"][m][a]:g} | ' + ' | '.join(cells)
                          + ' |')
         lines += ['']
-        if 'ce' in args.losses and len(args.losses) > 1:
+        if 'ce' in args.arms and len(args.arms) > 1:
             vk = ('mIoU', 'BIoU', 'BF1', 'mIoU_C_q5')
             lines += [f'Against CE ({MODEL_NAMES[m]}, test): mean difference in points; win/lose '
                       f"= Welch's t-test over the {n} seeds at p < 0.05, else tie.", '',
                       '| loss | ' + ' | '.join(HEADERS[k] for k in vk) + ' |',
                       '|---|' + '---|' * len(vk)]
-            for a in args.losses:
+            for a in args.arms:
                 if a != 'ce':
-                    lines.append(f'| {ARMS[a].label} | '
+                    lines.append(f'| {arm(a).label} | '
                                  + ' | '.join(verdicts(summary, test, a, vk)) + ' |')
             lines += ['']
+        lines += acceptance_lines(args, res, m, summary)
         lines += [f'Learning-rate choice ({MODEL_NAMES[m]}, VAL split, seed {args.seeds[0]}):',
                   '', '| loss | chosen on | ' + ' | '.join(f'lr {lr:g}' for lr in args.lrs)
                   + ' | chosen |', '|---|---|' + '---|' * (len(args.lrs) + 1)]
-        for a in args.losses:
-            metric = ARMS[a].select_on
+        for a in args.arms + (['ce@2x'] if args.plateau else []):
+            metric = arm(a).select_on
             v = res['val'][m][a]
-            lines.append(f'| {ARMS[a].label} | val {HEADERS[metric]} | '
+            edge = ' (edge)' if res['chosen'][m][a] in (min(args.lrs), max(args.lrs)) and \
+                len(args.lrs) > 1 else ''
+            lines.append(f'| {arm(a).label} | val {HEADERS[metric]} | '
                          + ' | '.join(f'{v[lr][metric]:.2f}' for lr in args.lrs)
-                         + f' | {res["chosen"][m][a]:g} |')
+                         + f' | {res["chosen"][m][a]:g}{edge} |')
         lines += ['']
     lines += [f'Plot: `{osp.basename(plot_path)}`; every run: '
               f'`{osp.basename(osp.splitext(args.out)[0])}.json`.', '']
     return '\n'.join(lines)
+
+
+def acceptance_lines(args, res: Dict, m: str, summary: Dict) -> List[str]:
+    """The two conditions that make the comparison honest (no loss at an end
+    of the lr grid; CE near its plateau) and each searched arm's verdict on
+    test mIoU against CE (Welch), the authors' theta and Lovász (means)."""
+    test = res['test'][m]
+    lines = [f'Is the comparison honest ({MODEL_NAMES[m]})?', '']
+    edges = [f'{arm(a).label} ({res["chosen"][m][a]:g})' for a in res['chosen'][m]
+             if len(args.lrs) > 1 and res['chosen'][m][a] in (min(args.lrs), max(args.lrs))]
+    lines.append('- learning rates: ' + (
+        'one value, no choice.' if len(args.lrs) == 1 else
+        'every loss chose an inner value of the grid.' if not edges else
+        'chosen at an end of the grid (the grid should be wider): ' + ', '.join(edges) + '.'))
+    if args.plateau:
+        one = mean_std([r['mIoU'] for r in test['ce']])
+        two = mean_std([r['mIoU'] for r in test['ce@2x']])
+        gain = two[0] - one[0]
+        lines.append(f'- CE plateau: test mIoU {one[0]:.2f} ± {one[1]:.2f} at {args.iters} '
+                     f'iterations, {two[0]:.2f} ± {two[1]:.2f} at {2 * args.iters} iterations (lr '
+                     f'{res["chosen"][m]["ce@2x"]:g}): doubling gains {gain:+.2f} mIoU, '
+                     + ('below 2: CE is near its plateau.' if gain < 2 else
+                        'not below 2: CE is still learning; train longer.'))
+    else:
+        lines.append('- CE plateau: not measured (pass --plateau).')
+    searched = [a for a in args.arms if a.startswith('autoseg_searched')]
+    if searched and 'ce' in test:
+        lines += ['', 'Searched surrogates on test mIoU: against CE by Welch\'s t-test over '
+                  f'the {len(args.seeds)} seeds (p < 0.05), against the others by the mean.', '']
+        header = ['loss', 'vs CE']
+        others = [(k, arm(k).label) for k in ('autoseg_voc_miou', 'lovasz') if k in test]
+        header += [f'vs {label}' for _, label in others]
+        lines += ['| ' + ' | '.join(header) + ' |', '|---' * len(header) + '|']
+        wins = 0
+        for a in searched:
+            vs_ce = verdicts(summary, test, a, ['mIoU'])[0]
+            wins += '(win' in vs_ce
+            cells = [vs_ce] + [f'{summary[a]["mIoU"][0] - summary[k]["mIoU"][0]:+.2f}'
+                               for k, _ in others]
+            lines.append(f'| {arm(a).label} | ' + ' | '.join(cells) + ' |')
+        lines += ['', f'{wins} of {len(searched)} searched surrogate(s) beat CE (p < 0.05).']
+    return lines + ['']
 
 
 def plot(args, res: Dict, path: str) -> None:
@@ -431,14 +544,14 @@ def plot(args, res: Dict, path: str) -> None:
     import matplotlib.pyplot as plt
     import numpy as np
     fig, axes = plt.subplots(1, len(args.models), squeeze=False,
-                             figsize=(max(7, 1.1 * len(args.losses) + 3) * len(args.models), 4.5))
-    width = 0.8 / len(args.losses)
+                             figsize=(max(7, 1.1 * len(args.arms) + 3) * len(args.models), 4.5))
+    width = 0.8 / len(args.arms)
     x = np.arange(len(PLOT_KEYS))
     for ax, m in zip(axes[0], args.models):
-        for i, a in enumerate(args.losses):
+        for i, a in enumerate(args.arms):
             s = summarize(res['test'][m][a])
-            ax.bar(x + (i - (len(args.losses) - 1) / 2) * width, [s[k][0] for k in PLOT_KEYS],
-                   width, yerr=[s[k][1] for k in PLOT_KEYS], capsize=2, label=ARMS[a].label)
+            ax.bar(x + (i - (len(args.arms) - 1) / 2) * width, [s[k][0] for k in PLOT_KEYS],
+                   width, yerr=[s[k][1] for k in PLOT_KEYS], capsize=2, label=arm(a).label)
         ax.set_xticks(x, [HEADERS[k] for k in PLOT_KEYS])
         ax.set_ylabel('test, % (mean ± std over seeds)')
         ax.set_title(f'tiny {MODEL_NAMES[m]}, {args.iters} iters, {len(args.seeds)} seeds')
@@ -469,7 +582,8 @@ def main(argv=None, shown: Optional[str] = None) -> int:
         data_root = ensure_dataset(args.data_root or osp.join(tmp, 'data'), args.sizes)
         best = load_searched(args, data_root)
         base = args.work_dir or osp.join(tmp, 'runs')
-        res = run_comparison(args, data_root, base, None if best is None else best['path'])
+        store = ResultStore(args.store) if args.store else None
+        res = run_comparison(args, data_root, base, store)
     res['data_root'] = data_root
     wall_s = time.perf_counter() - start
     stem = osp.splitext(args.out)[0]
@@ -484,9 +598,10 @@ def main(argv=None, shown: Optional[str] = None) -> int:
                        iters=args.iters, seeds=args.seeds, lrs=args.lrs, sizes=list(args.sizes),
                        models=args.models, losses=args.losses, chosen_lr=res['chosen'],
                        wall_s=round(wall_s, 1),
-                       searched=None if best is None else dict(
-                           {k: best.get(k) for k in ('theta', 'reward', 'budget')},
-                           path=_rel(best['path'])),
+                       plateau=args.plateau, test=res['test'],
+                       searched={a: dict({k: b.get(k) for k in ('theta', 'reward', 'budget',
+                                                                 'seed')},
+                                         path=_rel(b['path'])) for a, b in best.items()},
                        runs=res['runs']), f, indent=1)
     print(text)
     print(f'written: {args.out}, {plot_path}, {stem}.json')

@@ -105,6 +105,12 @@ def void_ring_example():
     return truth, label
 
 
+# Every torchrun of the suite runs on one xdist worker, one at a time
+# (`make test` uses --dist loadgroup): two torchruns started together on the
+# two cores left test_sync_stats's ranks hanging until its timeout.
+TORCHRUN = pytest.mark.xdist_group('torchrun')
+
+
 def free_port() -> int:
     """A loopback port nobody listens on now (parallel xdist workers and
     torchrun runs must not share a fixed one)."""

@@ -150,11 +150,19 @@ class ProxyPool:
         # this runs; the ones seen at submit time are kept in self._procs.
         procs = dict(self._procs)
         procs.update(getattr(self._executor, '_processes', None) or {})
+        deadline = time.monotonic() + 5.0
         codes = {}
         for pid, proc in list(procs.items()):
-            if broken:
-                proc.join(timeout=5.0)
-            codes[pid] = proc.exitcode
+            code = proc.exitcode
+            # The executor's thread reaps its workers at the same time: a join
+            # that loses that race returns before the winner has stored the
+            # exit code, so ask again (sleeping lets the winner store it).
+            while broken and code is None and time.monotonic() < deadline:
+                proc.join(timeout=0.1)
+                code = proc.exitcode
+                if code is None:
+                    time.sleep(0.02)
+            codes[pid] = code
         return codes
 
     def run(self, tasks: Sequence[Dict],

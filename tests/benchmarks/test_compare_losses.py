@@ -24,7 +24,9 @@ def _run(args, tmp_path):
 @pytest.mark.benchmark
 def test_smoke_report_is_the_runs_numbers(tmp_path):
     out = tmp_path / 'cmp.md'
-    proc = _run(['--smoke', '--out', str(out), '--work-dir', str(tmp_path / 'runs')], tmp_path)
+    store = tmp_path / 'runs.jsonl'
+    common = ['--smoke', '--plateau', '--store', str(store), '--data-root', str(tmp_path / 'data')]
+    proc = _run(common + ['--out', str(out), '--work-dir', str(tmp_path / 'runs')], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     text = out.read_text()
     # The first table (up to its blank line) is the results table.
@@ -37,8 +39,22 @@ def test_smoke_report_is_the_runs_numbers(tmp_path):
     labels = {'ce': 'CE', 'autoseg_identity': 'AutoSeg mIoU, identity g'}
     assert sorted(body) == sorted(labels.values())
     runs = json.loads((tmp_path / 'cmp.json').read_text())['runs']
-    assert sorted(r['arm'] for r in runs) == sorted(labels)
+    assert sorted(r['arm'] for r in runs) == sorted(list(labels) + ['ce@2x'])
     assert all(r['lr'] == 0.05 and r['seed'] == 0 for r in runs)  # the smoke grid
+    assert {r['arm']: r['iters'] for r in runs} == dict(ce=4, autoseg_identity=4, **{'ce@2x': 8})
+    # --plateau: CE twice as long, its gain in the report is the runs' difference
+    ce, ce2 = (next(r['test']['mIoU'] for r in runs if r['arm'] == a) for a in ('ce', 'ce@2x'))
+    assert f'{ce:.2f} ± 0.00 at 4 iterations, {ce2:.2f} ± 0.00 at 8 iterations' in text
+    assert f'doubling gains {ce2 - ce:+.2f} mIoU' in text
+    runs = [r for r in runs if r['arm'] != 'ce@2x']
+    # --store kept every run: a rerun trains nothing and writes the same table
+    assert len(store.read_text().splitlines()) == 3
+    again = _run(common + ['--out', str(tmp_path / 'b.md'), '--work-dir', str(tmp_path / 'runs2')],
+                 tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert not (tmp_path / 'runs2').exists() and len(store.read_text().splitlines()) == 3
+    strip = lambda t: t[t.index('Setting:'):t.index('Plot:')]  # noqa: E731  (the file names differ)
+    assert strip((tmp_path / 'b.md').read_text()) == strip(text)
     keys = list(compare_losses.ALL_KEYS)
     assert [compare_losses.HEADERS[k] for k in keys] == COLUMNS
     # Every cell is its run's TEST number (one seed: no std), and the bold
@@ -98,3 +114,20 @@ def test_verdicts_call_a_win_only_on_a_significant_difference():
     lower_summary = {'ce': summary['a'], 'a': summary['ce']}
     assert compare_losses.verdicts(lower_summary, lower, 'a', ['mIoU'])[0].startswith(
         '-10.00 (lose')
+
+
+def test_each_searched_file_is_an_arm_of_its_own(tmp_path):
+    files = [str(tmp_path / f's{k}.json') for k in range(3)]
+    args = compare_losses.parse_args(['--losses', 'ce', 'autoseg_searched', 'lovasz',
+                                      '--searched', *files])
+    keys = [f'autoseg_searched@{k}' for k in range(3)]
+    assert args.arms == ['ce', *keys, 'lovasz']
+    assert args.searched_for == dict(zip(keys, files))
+    assert [compare_losses.arm(k).label for k in keys] == [
+        f'AutoSeg mIoU, searched here #{k}' for k in (1, 2, 3)]
+    one = compare_losses.parse_args(['--losses', 'autoseg_searched', '--searched', files[0]])
+    assert one.arms == ['autoseg_searched'] and one.searched_for == {'autoseg_searched': files[0]}
+    with pytest.raises(SystemExit):
+        compare_losses.parse_args(['--losses', 'lovasz', '--plateau'])
+    with pytest.raises(SystemExit):
+        compare_losses.parse_args(['--searched', files[0], files[0]])

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conftest import kill_tree, subprocess_env
+from conftest import TORCHRUN, kill_tree, subprocess_env
 
 HERE = osp.dirname(osp.abspath(__file__))
 
@@ -36,8 +36,9 @@ def _torchrun_results(tmp_path, timeout=240, tries=2):
     return json.loads(out.read_text())
 
 
+@TORCHRUN
 def test_sync_stats_under_ddp(tmp_path):
-    # one torchrun for both checks: two at once (one per xdist worker) hung
+    # one torchrun for both checks
     results = _torchrun_results(tmp_path)
     # with sync: the loss and DDP's gradients are the global batch's
     synced = {k: v for k, v in results.items() if k.endswith('sync=True')}

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from mmengine.config import Config
 
-from conftest import REPO, subprocess_env as _env
+from conftest import TORCHRUN, REPO, subprocess_env as _env
 from search_config import SEARCH_CFG
 from search_config import cli_options as _cli_options
 from search_config import search_options
@@ -198,6 +198,7 @@ def test_resume_after_kill_with_warm_start_and_halving(halved_search, synthetic_
 
 
 @pytest.mark.slow
+@TORCHRUN
 def test_torchrun_halved_search_matches_single_process(halved_search, synthetic_root, tmp_path):
     ref_dir, ref_best = halved_search
     work_dir = tmp_path / 'dist'

@@ -17,7 +17,7 @@ from search_config import SEARCH_CFG
 from search_config import cli_options as _cli_options
 from search_config import search_cfg as _search_cfg
 from search_config import search_options as _search_options
-from conftest import CONFIGS, REPO, descendants, kill_tree, subprocess_env as _env
+from conftest import TORCHRUN, CONFIGS, REPO, descendants, kill_tree, subprocess_env as _env
 from mmseg_autoloss.search import InfrastructureError, Ledger, LossSearchRunner, WorkDirLocked
 from mmseg_autoloss.surrogates import num_theta
 
@@ -200,6 +200,7 @@ def _torchrun(work_dir, synthetic_root, *torchrun_args, **kw):
         cwd=REPO, env=_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
+@TORCHRUN
 def test_torchrun_lost_rank_restarts_and_matches_single_process(reference_search, synthetic_root,
                                                                 tmp_path):
     """kill -9 of rank 1 in round 2 under --max-restarts=1: the restarted group
@@ -223,6 +224,7 @@ def test_torchrun_lost_rank_restarts_and_matches_single_process(reference_search
     assert [e['restart'] for e in events if e['event'] == 'group_restart'] == [1]
 
 
+@TORCHRUN
 def test_frozen_rank_is_named_and_fails_at_the_timeout(synthetic_root, tmp_path):
     """SIGSTOP of rank 1: rank 0 logs the rank it waits for and gives up at
     search.dist.timeout_s instead of gloo's 30 minutes."""

@@ -7,7 +7,7 @@ import sys
 import mmseg
 import pytest
 
-from conftest import CONFIGS, REPO, subprocess_env as _env
+from conftest import TORCHRUN, CONFIGS, REPO, subprocess_env as _env
 
 pytestmark = pytest.mark.slow
 BASELINE = osp.join(CONFIGS, 'baseline', 'deeplabv3plus_r18-tiny_1xb8-400it_synthetic-64x64.py')
@@ -61,6 +61,7 @@ def test_train_checkpoint_resume_and_test(synthetic_root, tmp_path):
     assert re.search(r'Iter\(test\).*mIoU: \d+\.\d+', out), out[-2000:]
 
 
+@TORCHRUN
 def test_torchrun_two_cpu_processes_gloo(synthetic_root, tmp_path):
     wd = str(tmp_path / 'wd')
     out = _run([sys.executable, '-m', 'torch.distributed.run', '--standalone',
