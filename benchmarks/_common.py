@@ -221,8 +221,11 @@ class ResultStore:
         return len(self._results)
 
 
-def _init_worker(threads: int) -> None:
+def _init_worker(threads: int, parent: int) -> None:
     import torch
+
+    from mmseg_autoloss.search.workers import die_with_parent
+    die_with_parent(parent)  # a killed study leaves no training behind
     torch.set_num_threads(threads)
     logging.getLogger('mmengine').setLevel(logging.WARNING)
     warnings.filterwarnings('ignore')
@@ -268,7 +271,7 @@ def run_jobs(jobs: Sequence[Job], workers: int = 2,
     # spawn, not fork: a forked child would inherit this process's torch
     # thread pool and mmengine singletons.
     with cf.ProcessPoolExecutor(min(workers, len(todo)), mp_context=mp.get_context('spawn'),
-                                initializer=_init_worker, initargs=(threads, )) as pool:
+                                initializer=_init_worker, initargs=(threads, os.getpid())) as pool:
         futures = {pool.submit(train_and_evaluate, jobs[i]): i for i in todo}
         for fut in cf.as_completed(futures):
             finished(futures[fut], fut.result())
