@@ -26,7 +26,9 @@ SECTIONS = [
      'per schedule on val (`benchmarks/schedule_plateau.py`): how long a comparison must train '
      'for cross-entropy to be near its plateau.', ['schedule_plateau*.md']),
     ('Loss comparison', 'Searched and published surrogates against CE, Lovász, Dice and JDT on '
-     'the tiny DeepLabV3+ (`benchmarks/compare_losses.py`).', ['compare_losses*.md']),
+     'the tiny DeepLabV3+ (`benchmarks/compare_losses.py`): first the acceptance run at a first '
+     "user's budget and the `make demo` runs it used, then the earlier comparisons.",
+     ['compare_losses_first_budget.md', 'demo_seed*.md', 'compare_losses*.md']),
     ('Transfer to PSPNet and HRNet', 'The DeepLabV3+-searched surrogate retrained on other '
      'networks (`benchmarks/transfer.py`).', ['transfer*.md']),
     ('ReCAM-style loss', 'CE against CE + `BoundaryReCAMLoss` (`benchmarks/recam_compare.py`).',
