@@ -236,7 +236,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     args.searched_for = searched_arms(args.losses, args.searched)
     # the searched arm becomes one arm per file
     args.arms = [k for a in args.losses
-                 for k in ([x for x in args.searched_for] if a == 'autoseg_searched' else [a])]
+                 for k in (list(args.searched_for) if a == 'autoseg_searched' else [a])]
     args.argv = list(sys.argv[1:] if argv is None else argv)
     return args
 
@@ -352,7 +352,8 @@ def run_comparison(args, data_root: str, base: str,
         j = make_job(argparse.Namespace(iters=n, batch_size=args.batch_size), m, key, lr, seed,
                      splits, data_root, base, args.searched_for.get(key))
         if n != args.iters:
-            j.name += f'_{n}it'
+            # the name stays: the store keys on iters already, so a later
+            # --iters 2N run reuses these runs
             j.work_dir += f'_{n}it'
         j.tag = dict(j.tag, arm=a)
         return j
