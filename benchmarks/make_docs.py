@@ -21,14 +21,16 @@ SECTIONS = [
      'per controller (`benchmarks/search_efficiency.py`).', ['search_efficiency*.md']),
     ('Proxy fidelity', 'Which cheap proxy ranks losses like the full retraining: Spearman '
      'correlation of proxy rewards with retrained test mIoU (`benchmarks/proxy_fidelity.py`).',
-     ['proxy_fidelity*.md']),
+     ['proxy_fidelity.md', 'proxy_fidelity*.md']),
     ('Training schedule', 'Test mIoU against training iterations with the learning rate chosen '
      'per schedule on val (`benchmarks/schedule_plateau.py`): how long a comparison must train '
      'for cross-entropy to be near its plateau.', ['schedule_plateau*.md']),
     ('Loss comparison', 'Searched and published surrogates against CE, Lovász, Dice and JDT on '
      'the tiny DeepLabV3+ (`benchmarks/compare_losses.py`): first the acceptance run at a first '
-     "user's budget and the `make demo` runs it used, then the earlier comparisons.",
-     ['compare_losses_first_budget.md', 'demo_seed*.md', 'compare_losses*.md']),
+     "user's budget at CE's plateau (1,600 iterations) and at 800, the `make demo` runs, then "
+     'the earlier comparisons.',
+     ['compare_losses_first_budget_1600it.md', 'compare_losses_first_budget.md',
+      'demo_seed*.md', 'compare_losses*.md']),
     ('Transfer to PSPNet and HRNet', 'The DeepLabV3+-searched surrogate retrained on other '
      'networks (`benchmarks/transfer.py`).', ['transfer*.md']),
     ('ReCAM-style loss', 'CE against CE + `BoundaryReCAMLoss` (`benchmarks/recam_compare.py`).',

@@ -21,6 +21,9 @@ cheapest whose ρ is within ``--tolerance`` of the best ρ.
 
     python benchmarks/proxy_fidelity.py            # full study (see docs/search.md for its cost)
     python benchmarks/proxy_fidelity.py --quick    # seconds-long end-to-end check
+    # the same rewards against a longer retraining (trains only the truth)
+    python benchmarks/proxy_fidelity.py --rewards-from benchmarks/results/proxy_fidelity.json \
+        --retrain-iters 1600 --lr 0.8 --out benchmarks/results/proxy_fidelity_1600it.md
 
 Results are kept as they finish (the searches' ledgers, the retrains in
 ``<work-dir>/retrain.jsonl``); a rerun skips every finished run. Writes
@@ -43,6 +46,7 @@ SEARCH_8ROUNDS = 'benchmarks/results/search_miou_8rounds_best_loss.json'
 AUX_WEIGHT = 0.4
 SIGMA = 0.2  # the search's sampling sigma: draws look like what a search proposes
 FAILED_BELOW_MEDIAN = 10.0  # mIoU points under the panel's median: a failed retraining
+TRUTH_AGREES = 0.3  # the truth's seed-to-seed ρ over normal θ below which a pick means little
 
 SIZES = dict(
     full=dict(settings=['scratch150', 'scratch150@0.4', 'warm200+100@0.4', 'scratch300@0.4',
@@ -237,6 +241,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--panel', type=int, default=None, help='number of θ (default 12)')
     p.add_argument('--proxy-seeds', type=int, nargs='+', default=None,
                    help='search seeds (one proxy per θ each; default 0 1)')
+    p.add_argument('--rewards-from', default=None, metavar='JSON',
+                   help="an earlier run's proxy_fidelity.json: its panel, settings, proxy seeds "
+                   'and hold-out rewards are reused and only the retrained truth is trained '
+                   '(e.g. with another --retrain-iters / --lr)')
     add_retrain_args(p)
     p.add_argument('--tolerance', type=float, default=0.1,
                    help='pick the cheapest setting with rho >= best rho - this')
@@ -248,6 +256,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     size = 'quick' if args.quick else 'full'
     args.size = size
+    args.earlier = None
+    if args.rewards_from is not None:
+        if args.settings is not None or args.proxy_seeds is not None or args.panel is not None:
+            p.error('--rewards-from takes the panel, settings and proxy seeds from its file: '
+                    'drop --settings, --proxy-seeds and --panel')
+        try:
+            with open(args.rewards_from) as f:
+                args.earlier = json.load(f)
+            args.settings = list(args.earlier['settings'])
+            args.proxy_seeds = [int(s) for s in args.earlier['proxy_seeds']]
+            args.panel = len(args.earlier['panel'])
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            p.error(f'--rewards-from {args.rewards_from!r}: not a proxy_fidelity.json ({e})')
     for key, value in SIZES[size].items():
         if getattr(args, key, None) is None:
             setattr(args, key, value)
@@ -267,6 +288,10 @@ def run_study(args) -> Dict:
     from scipy import stats
     data_root = ensure_dataset(args.data_root or osp.join(args.work_dir, 'data'), args.sizes)
     panel = make_panel(args.panel)
+    if args.earlier is not None and ([theta_digest(p['theta']) for p in panel]
+                                     != [theta_digest(p['theta']) for p in args.earlier['panel']]):
+        raise ValueError(f'--rewards-from {args.rewards_from}: its panel is not the panel this '
+                         'code builds (the committed 8-round search changed?)')
     _register_panel_controller()
     thetas = [p['theta'] for p in panel]
     # the retrained ground truth first: every setting is ranked against it
@@ -279,6 +304,10 @@ def run_study(args) -> Dict:
     walls: Dict[str, float] = {}
     for setting in args.parsed:
         rewards[setting['name']] = {}
+        if args.earlier is not None:
+            rewards[setting['name']] = {int(s): v for s, v in
+                                        args.earlier['rewards'][setting['name']].items()}
+            continue
         for seed in args.proxy_seeds:
             wd = osp.join(args.work_dir, 'proxies', f"{setting['name']}_seed{seed}")
             t0 = time.perf_counter()
@@ -352,7 +381,10 @@ def write_report(args, res: Dict, wall_s: float) -> str:
         f'Panel: {len(res["panel"])} mIoU-surrogate θ (table below). Hold-out reward: a one-round '
         f'search of the panel through LossSearchRunner (tiny DeepLabV3+ proxies, batch '
         f'{args.batch_size}, the search\'s train/hold-out split of {args.sizes[0]} train images), '
-        f'proxy seeds {args.proxy_seeds} (their mean is ranked). Retrained: test mIoU after '
+        f'proxy seeds {args.proxy_seeds} (their mean is ranked'
+        + (f'; rewards from `{osp.relpath(osp.abspath(args.rewards_from), REPO)}`, command '
+           f"`{args.earlier['command']}`" if args.earlier is not None else '')
+        + f'). Retrained: test mIoU after '
         f'{args.retrain_iters} iterations at lr {args.lr:g} on the full train split, mean over '
         f'seeds {args.retrain_seeds}. ρ = Spearman rank correlation of the two over the panel '
         '(scipy.stats.spearmanr; p its two-sided p-value).', '',
@@ -375,7 +407,13 @@ def write_report(args, res: Dict, wall_s: float) -> str:
               "A proxy cannot be expected to rank the panel much "
               "better than the truth's own seeds agree."]
     lines += ['', f"Picked: **{res['picked']}** (the cheapest setting whose ρ is within "
-              f'{args.tolerance:g} of the best).', '',
+              f'{args.tolerance:g} of the best).']
+    if not res['truth_rho_normal'] >= TRUTH_AGREES:
+        lines += ['', f"**The pick means little here**: the retrained truth's own seeds rank "
+                  f"the θ that train normally with ρ = {res['truth_rho_normal']:.2f} (below "
+                  f'{TRUTH_AGREES:g}), so the settings\' ρ come from spotting the failed θ and '
+                  'this schedule cannot tell proxy settings apart.']
+    lines += ['',
               '| θ | retrained test mIoU | ' + ' | '.join(r['setting'] for r in res['rows'])
               + ' |', '|---|---|' + '---|' * len(res['rows'])]
     for i, p in enumerate(res['panel']):
@@ -427,7 +465,8 @@ def main(argv=None) -> int:
         test=res['test'], rewards=res['rewards'], proxy_seeds=args.proxy_seeds,
         retrain_seeds=args.retrain_seeds, retrain_iters=args.retrain_iters, lr=args.lr,
         truth_rho=res['truth_rho'], truth_rho_normal=res['truth_rho_normal'],
-        normal=res['normal'], between=res['between'], wall_s=round(wall_s, 1)),
+        normal=res['normal'], between=res['between'], wall_s=round(wall_s, 1),
+        rewards_from=args.rewards_from),
         lambda: plot(args, res))
     return 0
 

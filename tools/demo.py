@@ -4,7 +4,9 @@
 2. search an mIoU surrogate with a short PPO2 loss search (tiny DeepLabV3+
    proxies, hold-out split of the training set);
 3. retrain with the searched parameters (``tools/train.py --loss-params``)
-   and with cross-entropy, same schedule and seed;
+   and with cross-entropy, same schedule and seed: the ``1600it`` retrain
+   configs, where CE is near its plateau at the learning rate it picked on
+   val (``benchmarks/results/compare_losses_first_budget_1600it.md``);
 4. evaluate both checkpoints on the test split (``tools/test.py``) with all
    metrics and print / write the comparison.
 """
@@ -19,8 +21,8 @@ import time
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SEARCH_CFG = osp.join(REPO, 'configs/search/deeplabv3plus_r18-tiny_search-miou_1xb8-quick_synthetic-64x64.py')
-RETRAIN_CFG = osp.join(REPO, 'configs/retrain/deeplabv3plus_r18-tiny_autoseg-miou_1xb8-400it_synthetic-64x64.py')
-CE_CFG = osp.join(REPO, 'configs/retrain/deeplabv3plus_r18-tiny_ce_1xb8-400it_synthetic-64x64.py')
+RETRAIN_CFG = osp.join(REPO, 'configs/retrain/deeplabv3plus_r18-tiny_autoseg-miou_1xb8-1600it_synthetic-64x64.py')
+CE_CFG = osp.join(REPO, 'configs/retrain/deeplabv3plus_r18-tiny_ce_1xb8-1600it_synthetic-64x64.py')
 METRICS = ['aAcc', 'mAcc', 'mIoU', 'FWIoU', 'BIoU', 'BF1', 'mIoU_I', 'mIoU_C', 'mIoU_C_q5']
 
 
@@ -63,13 +65,12 @@ def main():
     parser.add_argument('--proxy-iters', type=int, default=300,
                         help="iterations per proxy, the search config's shared warm start "
                         'included (benchmarks/results/proxy_fidelity.md)')
-    parser.add_argument('--iters', type=int, default=800,
-                        help="retraining iterations (CE is near its plateau at 800: "
-                        'benchmarks/results/schedule_plateau.md)')
-    parser.add_argument('--lr', type=float, default=0.4,
-                        help="retraining learning rate of both losses (CE's pick on val at 800 "
-                        'iterations in schedule_plateau.md; on another machine CE picked 0.8: '
-                        'schedule_plateau_searched_ppo2_seed0.md)')
+    parser.add_argument('--iters', type=int, default=None,
+                        help="retraining iterations (default: the retrain configs' 1600, where "
+                        'doubling gains CE +0.11 mIoU)')
+    parser.add_argument('--lr', type=float, default=None,
+                        help="retraining learning rate of both losses (default: the retrain "
+                        "configs' 0.8, CE's pick on val from 0.2-3.2 at 1600 iterations)")
     parser.add_argument('--init-theta', default=None,
                         help="start the search from a preset (e.g. 'voc_miou') instead of the "
                         'identity g')
@@ -106,6 +107,9 @@ def main():
     print(f'    best hold-out mIoU {100 * best["reward"]:.2f} '
           f'({best["budget"]["proxies_trained"]} proxies, {best["budget"]["wall_time_s"]:.0f} s)')
 
+    retrain = Config.fromfile(CE_CFG)
+    args.iters = args.iters or retrain.train_cfg.max_iters
+    args.lr = args.lr or retrain.optim_wrapper.optimizer.lr
     sched = [f'train_cfg.max_iters={args.iters}', f'train_cfg.val_interval={args.iters}',
              f'param_scheduler.0.end={args.iters}', f'default_hooks.checkpoint.interval={args.iters}',
              f'optim_wrapper.optimizer.lr={args.lr}', f'randomness.seed={args.seed}']

@@ -244,10 +244,10 @@ def g_formula(y: torch.Tensor, consts: Union[torch.Tensor, Sequence[Sequence[flo
     ``D = sqrt(m² + (1-2m)x)``, exact on a straight piece (m = 1/2), and
     ``g = base + (p + q·s)·s``, clamped to the piece's v-range so rounding
     never crosses a joint; ``g' = (pa + qa·s) / D``. Every piece is
-    evaluated on the whole tensor and the results are blended by 0/1 piece
-    masks (an element takes the highest piece whose threshold it passes):
-    exact, since a product with 0 or 1 is, and with scalar constants far
-    cheaper on a CPU than gathering twelve per-element constants.
+    evaluated on the whole tensor and an element takes the highest piece
+    whose threshold it passes (``torch.where``, an exact selection); with
+    scalar constants far cheaper on a CPU than gathering twelve
+    per-element constants.
 
     Args:
         y (Tensor): Input of any shape, float32 or float64.
@@ -261,28 +261,28 @@ def g_formula(y: torch.Tensor, consts: Union[torch.Tensor, Sequence[Sequence[flo
         tuple: g(y) and g'(y) (None unless ``need_slope``), shaped like y.
     """
     num = len(consts)
-    masks = None
-    if num > 1:
-        # sign(y - t) > 0 exactly when y > t; the thresholds are non-decreasing
-        above = [(y - thresholds[k]).sign_().clamp_min_(0) for k in range(num - 1)]
-        masks = ([1 - above[0]] + [above[k] - above[k + 1] for k in range(num - 2)]
-                 + [above[-1]])
     value = slope = None
     for k in range(num):
         row = consts[k]
         shift, alpha, m2, c, m, p, q, base, pa, qa, lo, hi = (
             row.unbind() if isinstance(row, torch.Tensor) else row)
+        # three fresh buffers per piece, the rest in place: on a CPU an op
+        # into new memory costs several times one on a tensor in cache
         x = torch.mul(y, alpha).add_(shift).clamp_(0, 1)
         den = torch.mul(x, c).add_(m2).clamp_min_(_SQRT_FLOOR).sqrt_()
-        s = x.div_(den + m)
-        v = torch.mul(s, q).add_(p).mul_(s).add_(base).clamp_(lo, hi)
+        v = torch.add(den, m)
+        s = x.div_(v)
+        v.copy_(s).mul_(q).add_(p).mul_(s).add_(base).clamp_(lo, hi)
         # rounding (s a hair past 1 where dv/ds ends at 0) must not turn g' < 0
-        sl = torch.mul(s, qa).add_(pa).div_(den).clamp_min_(0) if need_slope else None
-        if masks is not None:
-            v.mul_(masks[k])
-            sl = None if sl is None else sl.mul_(masks[k])
-        value = v if value is None else value.add_(v)
-        slope = sl if slope is None else slope.add_(sl)
+        sl = s.mul_(qa).add_(pa).div_(den).clamp_min_(0) if need_slope else None
+        if k == 0:
+            value, slope = v, sl
+        else:
+            # the highest piece whose threshold y passes (thresholds are
+            # non-decreasing): an exact selection
+            above = y > thresholds[k - 1]
+            value = torch.where(above, v, value)
+            slope = None if sl is None else torch.where(above, sl, slope)
     if num == 1:
         # g(1) = 1 exactly for one piece solved from y = 0 (several pieces
         # solve the last one from y = 1, where x = 0 gives base = 1); value

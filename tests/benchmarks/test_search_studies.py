@@ -67,6 +67,18 @@ def test_proxy_fidelity_quick_and_rerun(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert _lines(wd / 'retrain.jsonl') == retrains and _lines(shard) == trained
     assert json.loads((tmp_path / 'pf.json').read_text())['test'] == res['test']
+    # the same rewards against another retraining: only the 3 retrains train
+    proc = _run('proxy_fidelity.py', ['--quick', '--work-dir', str(wd), '--out',
+                                      str(tmp_path / 'pf6.md'), '--rewards-from',
+                                      str(tmp_path / 'pf.json'), '--retrain-iters', '6'], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert _lines(wd / 'retrain.jsonl') == retrains + 3 and _lines(shard) == trained
+    six = json.loads((tmp_path / 'pf6.json').read_text())
+    assert six['retrain_iters'] == 6 and six['settings'] == res['settings']
+    assert six['rewards'] == res['rewards'] and six['panel'] == res['panel']
+    proc = _run('proxy_fidelity.py', ['--quick', '--work-dir', str(wd), '--rewards-from',
+                                      str(tmp_path / 'pf.json'), '--panel', '3'], tmp_path)
+    assert proc.returncode == 2 and '--rewards-from takes the panel' in proc.stderr
 
 
 @pytest.mark.benchmark

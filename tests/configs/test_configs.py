@@ -50,3 +50,19 @@ def test_tiny_model_builds_and_computes_losses(path):
     total = sum(v for k, v in losses.items() if 'loss' in k)
     assert torch.isfinite(total)
     total.backward()
+
+
+def test_plateau_retrain_schedule_is_the_comparisons_pick():
+    """The 1600-iteration retrain configs train as the acceptance comparison
+    did: its iterations and CE's chosen learning rate, poly to the end."""
+    import json
+    with open(osp.join(CONFIGS, '..', 'benchmarks', 'results',
+                       'compare_losses_first_budget_1600it.json')) as f:
+        res = json.load(f)
+    for name in ('ce', 'autoseg-miou'):
+        cfg = Config.fromfile(osp.join(
+            CONFIGS, 'retrain', f'deeplabv3plus_r18-tiny_{name}_1xb8-1600it_synthetic-64x64.py'))
+        assert cfg.train_cfg.max_iters == res['iters'] == 1600
+        assert cfg.optim_wrapper.optimizer.lr == res['chosen_lr']['deeplabv3plus']['ce']
+        assert cfg.param_scheduler[0]['end'] == cfg.train_cfg.max_iters
+        assert cfg.val_evaluator.type == 'SegMetric'
