@@ -261,20 +261,25 @@ def g_formula(y: torch.Tensor, consts: Union[torch.Tensor, Sequence[Sequence[flo
         tuple: g(y) and g'(y) (None unless ``need_slope``), shaped like y.
     """
     num = len(consts)
+    # Three fresh buffers per piece, the rest in place (on a CPU an op into
+    # new memory costs several times one on a tensor in cache), unless
+    # autograd records this formula: then what it saved must stay intact.
+    reuse = not (torch.is_grad_enabled() and y.requires_grad)
     value = slope = None
     for k in range(num):
         row = consts[k]
         shift, alpha, m2, c, m, p, q, base, pa, qa, lo, hi = (
             row.unbind() if isinstance(row, torch.Tensor) else row)
-        # three fresh buffers per piece, the rest in place: on a CPU an op
-        # into new memory costs several times one on a tensor in cache
         x = torch.mul(y, alpha).add_(shift).clamp_(0, 1)
         den = torch.mul(x, c).add_(m2).clamp_min_(_SQRT_FLOOR).sqrt_()
-        v = torch.add(den, m)
-        s = x.div_(v)
-        v.copy_(s).mul_(q).add_(p).mul_(s).add_(base).clamp_(lo, hi)
-        # rounding (s a hair past 1 where dv/ds ends at 0) must not turn g' < 0
-        sl = s.mul_(qa).add_(pa).div_(den).clamp_min_(0) if need_slope else None
+        t = den + m
+        s = x.div_(t)
+        v = (t.copy_(s).mul_(q) if reuse else torch.mul(s, q))
+        v.add_(p).mul_(s).add_(base).clamp_(lo, hi)
+        sl = None
+        if need_slope:
+            # rounding (s a hair past 1 where dv/ds ends at 0) must not turn g' < 0
+            sl = (s.mul_(qa) if reuse else torch.mul(s, qa)).add_(pa).div_(den).clamp_min_(0)
         if k == 0:
             value, slope = v, sl
         else:
