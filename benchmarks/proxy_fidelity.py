@@ -303,11 +303,11 @@ def run_study(args) -> Dict:
     rewards: Dict[str, Dict[int, List[Optional[float]]]] = {}
     walls: Dict[str, float] = {}
     for setting in args.parsed:
-        rewards[setting['name']] = {}
         if args.earlier is not None:
             rewards[setting['name']] = {int(s): v for s, v in
                                         args.earlier['rewards'][setting['name']].items()}
             continue
+        rewards[setting['name']] = {}
         for seed in args.proxy_seeds:
             wd = osp.join(args.work_dir, 'proxies', f"{setting['name']}_seed{seed}")
             t0 = time.perf_counter()
