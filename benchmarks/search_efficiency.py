@@ -18,6 +18,14 @@ Searches keep their ledgers and every round's output in ``--work-dir``,
 retrains go to ``<work-dir>/retrain.jsonl`` as they finish: a rerun (or a
 larger ``--budget``) continues where the last one stopped. Writes
 ``benchmarks/results/search_efficiency.{md,json,png}``.
+
+``--searches-from`` retrains the outputs of earlier runs' searches (their
+``search_efficiency*.json``, merged) with another schedule, training no proxy:
+
+    python benchmarks/search_efficiency.py --searches-from \
+        benchmarks/results/search_efficiency.json \
+        benchmarks/results/search_efficiency_optuna.json \
+        --retrain-iters 1600 --lr 0.8 --out benchmarks/results/search_efficiency_1600it.md
 """
 import argparse
 import json
@@ -102,12 +110,32 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--checkpoints', type=int, nargs='+', default=None,
                    help='rounds after which the output is retrained (default: a third, two '
                    'thirds and all of the rounds)')
+    p.add_argument('--searches-from', nargs='+', default=None, metavar='JSON',
+                   help="earlier runs' search_efficiency.json files: their searches' outputs "
+                   'are retrained (e.g. with another --retrain-iters / --lr) and no proxy is '
+                   'trained; they must share setting, samples and rounds')
     add_retrain_args(p)
     p.add_argument('--work-dir', default=None)
     p.add_argument('--out', default=None, help='markdown table (default '
                    'benchmarks/results/search_efficiency.md; --quick: in the work dir)')
     args = p.parse_args(argv)
     args.size = 'quick' if args.quick else 'full'
+    args.earlier = None
+    if args.searches_from is not None:
+        fixed = ('--controllers', '--search-seeds', '--setting', '--halving', '--samples',
+                 '--budget', '--rounds')
+        given = [f for f in fixed if getattr(args, f[2:].replace('-', '_')) not in (None, False)]
+        if given:
+            p.error(f'--searches-from takes the searches from its files: drop {" ".join(given)}')
+        try:
+            args.earlier = merge_searches(args.searches_from)
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            p.error(f'--searches-from: {e}')
+        for key in ('setting', 'halving', 'samples', 'rounds', 'search_seeds'):
+            setattr(args, key, args.earlier[key])
+        args.controllers = list(args.earlier['searches'])
+        if args.checkpoints is None:
+            args.checkpoints = args.earlier['checkpoints']
     for key, value in SIZES[args.size].items():
         if getattr(args, key, None) is None:
             setattr(args, key, value)
@@ -136,6 +164,35 @@ def parse_args(argv=None) -> argparse.Namespace:
     args.checkpoints = sorted(set(args.checkpoints))
     study_paths(args, 'search_efficiency', argv)
     return args
+
+
+def merge_searches(paths: List[str]) -> Dict:
+    """The searches of several ``search_efficiency.json`` files, which must
+    agree on how the searches ran; a controller may appear in one file only."""
+    merged: Dict = dict(searches={}, sources=[])
+    same = ('setting', 'halving', 'samples', 'rounds', 'search_seeds')
+    for path in paths:
+        with open(path) as f:
+            res = json.load(f)
+        for key in same + ('checkpoints', 'command'):
+            if key not in res:
+                raise KeyError(f'{path!r} is not a search_efficiency.json (no {key!r})')
+        for key in same:
+            if key in merged and merged[key] != res[key]:
+                raise ValueError(f'{path!r} has {key}={res[key]!r}, an earlier file '
+                                 f'{merged[key]!r}')
+            merged[key] = res[key]
+        merged['checkpoints'] = sorted(set(merged.get('checkpoints', [])) | set(res['checkpoints']))
+        for name, runs in res['searches'].items():
+            if name in merged['searches']:
+                raise ValueError(f'controller {name!r} is in more than one file ({path!r})')
+            if name not in CONTROLLERS:
+                raise ValueError(f'{path!r}: unknown controller {name!r}')
+            merged['searches'][name] = dict(
+                seeds={int(k): v for k, v in runs['seeds'].items()}, skipped=runs['skipped'])
+        merged['sources'].append(dict(path=osp.relpath(osp.abspath(path), REPO),
+                                      command=res['command']))
+    return merged
 
 
 def _controller_cfg(name: str) -> Dict:
@@ -273,7 +330,11 @@ def write_report(args, summary: Dict, wall_s: float) -> str:
         + (' with successive halving' if args.halving else '')
         + f', {args.samples} proxies per round, {args.rounds} rounds ({args.round_cost} '
         f"proxy-iterations per round{' + the shared warm-start run' if args.parsed['warm'] else ''}"
-        f'), search seeds {args.search_seeds}. Retrained after rounds {args.checkpoints}: test '
+        f'), search seeds {args.search_seeds}'
+        + ('' if args.earlier is None else ' (searches from '
+           + ', '.join(f"`{x['path']}` (command `{x['command']}`)"
+                       for x in args.earlier['sources']) + '; no proxy trained this run)')
+        + f'. Retrained after rounds {args.checkpoints}: test '
         f'mIoU after {args.retrain_iters} iterations at lr {args.lr:g}, mean over seeds '
         f'{args.retrain_seeds}; the table gives the mean ± std of that over the search seeds.', '',
         ' '.join(f"{v['label']}: {v['mean']:.2f} ± {v['std']:.2f}." for v in b.values()), '',
@@ -317,7 +378,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     start = start_study()
     data_root = ensure_dataset(args.data_root or osp.join(args.work_dir, 'data'), args.sizes)
-    searches = run_searches(args, data_root)
+    searches = (args.earlier['searches'] if args.earlier is not None else
+                run_searches(args, data_root))
     test = run_retrains(args, data_root, searches)
     summary = summarize(args, searches, test, data_root)
     wall_s = time.perf_counter() - start
@@ -326,6 +388,7 @@ def main(argv=None) -> int:
         samples=args.samples, rounds=args.rounds, checkpoints=args.checkpoints,
         search_seeds=args.search_seeds, retrain_seeds=args.retrain_seeds,
         retrain_iters=args.retrain_iters, lr=args.lr, searches=searches, summary=summary,
+        searches_from=None if args.earlier is None else args.earlier['sources'],
         wall_s=round(wall_s, 1)), lambda: plot(args, summary))
     return 0
 
