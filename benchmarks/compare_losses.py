@@ -49,6 +49,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from _common import ALL_KEYS, REPO, Job, ResultStore, ensure_dataset, mean_std, quiet, run_jobs
 
+from mmseg_autoloss.utils.stats import welch_verdict
+
 MODEL_CONFIGS = {
     'deeplabv3plus': 'configs/baseline/deeplabv3plus_r18-tiny_1xb8-400it_synthetic-64x64.py',
     'pspnet': 'configs/baseline/pspnet_r18-tiny_1xb8-400it_synthetic-64x64.py',
@@ -390,26 +392,11 @@ def summarize(test_runs: List[Dict]) -> Dict[str, Tuple[float, float]]:
     return {k: mean_std([r[k] for r in test_runs]) for k in ALL_KEYS}
 
 
-def verdicts(summary: Dict[str, Dict[str, Tuple[float, float]]], test: Dict[str, List[Dict]],
-             arm: str, keys: Sequence[str]) -> List[str]:
+def verdicts(test: Dict[str, List[Dict]], arm: str, keys: Sequence[str]) -> List[str]:
     """'win'/'tie'/'lose' of ``arm`` against CE per metric: Welch's t-test
     over seeds at p < 0.05, else a tie."""
-    from scipy import stats
-    out = []
-    for k in keys:
-        a = [r[k] for r in test[arm]]
-        b = [r[k] for r in test['ce']]
-        diff = summary[arm][k][0] - summary['ce'][k][0]
-        if len(a) < 2 or len(b) < 2:
-            out.append(f'{diff:+.2f}')
-            continue
-        if max(a) == min(a) and max(b) == min(b):
-            p = 0.0 if a[0] != b[0] else 1.0
-        else:
-            p = float(stats.ttest_ind(a, b, equal_var=False).pvalue)
-        word = 'tie' if not p < 0.05 else ('win' if diff > 0 else 'lose')
-        out.append(f'{diff:+.2f} ({word}, p={p:.2g})')
-    return out
+    return [str(welch_verdict([r[k] for r in test[arm]], [r[k] for r in test['ce']]))
+            for k in keys]
 
 
 def write_report(args, res: Dict, best: Dict[str, Dict], wall_s: float, plot_path: str) -> str:
@@ -477,7 +464,7 @@ def write_report(args, res: Dict, best: Dict[str, Dict], wall_s: float, plot_pat
             for a in args.arms:
                 if a != 'ce':
                     lines.append(f'| {arm(a).label} | '
-                                 + ' | '.join(verdicts(summary, test, a, vk)) + ' |')
+                                 + ' | '.join(verdicts(test, a, vk)) + ' |')
             lines += ['']
         lines += acceptance_lines(args, res, m, summary)
         lines += [f'Learning-rate choice ({MODEL_NAMES[m]}, VAL split, seed {args.seeds[0]}):',
@@ -530,7 +517,7 @@ def acceptance_lines(args, res: Dict, m: str, summary: Dict) -> List[str]:
         lines += ['| ' + ' | '.join(header) + ' |', '|---' * len(header) + '|']
         wins = 0
         for a in searched:
-            vs_ce = verdicts(summary, test, a, ['mIoU'])[0]
+            vs_ce = verdicts(test, a, ['mIoU'])[0]
             wins += '(win' in vs_ce
             cells = [vs_ce] + [f'{summary[a]["mIoU"][0] - summary[k]["mIoU"][0]:+.2f}'
                                for k, _ in others]

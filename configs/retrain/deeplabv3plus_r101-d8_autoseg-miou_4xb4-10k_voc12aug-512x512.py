@@ -12,3 +12,5 @@ param_scheduler = [dict(type='PolyLR', eta_min=1e-4, power=0.9, begin=0, end=100
 val_evaluator = dict(_delete_=True, type='SegMetric',
                      metrics=['aAcc', 'mAcc', 'mIoU', 'FWIoU', 'BIoU', 'BF1'], tol=5)
 test_evaluator = val_evaluator
+# final val / test metrics as JSON in the work dir (tools/compare_runs.py reads them)
+custom_hooks = [dict(type='FinalMetricsHook')]

@@ -66,3 +66,38 @@ def test_plateau_retrain_schedule_is_the_comparisons_pick():
         assert cfg.optim_wrapper.optimizer.lr == res['chosen_lr']['deeplabv3plus']['ce']
         assert cfg.param_scheduler[0]['end'] == cfg.train_cfg.max_iters
         assert cfg.val_evaluator.type == 'SegMetric'
+
+
+def test_first_budget_search_on_real_data_is_the_demos_search():
+    """The VOC first-budget search config spends what `make demo` spends, with
+    the quick start's controller, at most a quarter of the 8-round search."""
+    cfg = Config.fromfile(osp.join(
+        CONFIGS, 'search', 'deeplabv3plus_r50-d8_search-miou_1xb8-first-budget_voc12-128x128.py'))
+    quick = Config.fromfile(osp.join(CONFIGS, '_base_', 'search', 'quick_cpu.py')).search
+    s = SearchSettings.from_cfg(cfg.search)
+    warm = s.proxy['warm_start']['iters']
+    spent = warm + s.rounds * s.samples_per_round * (s.proxy['max_iters'] - warm)
+    assert spent == 5000 <= 6400
+    assert dict(cfg.search.controller) == dict(quick.controller)
+    assert s.proxy['warm_start'] == dict(quick.proxy.warm_start)
+    assert s.proxy['max_iters'] == quick.proxy.max_iters
+    assert cfg.model.decode_head.num_classes == 21
+
+
+@pytest.mark.parametrize('ce,autoseg', [
+    ('deeplabv3plus_r101-d8_ce_4xb4-10k_voc12aug-512x512.py',
+     'deeplabv3plus_r101-d8_autoseg-miou_4xb4-10k_voc12aug-512x512.py'),
+    ('deeplabv3plus_r18-tiny_ce_1xb8-1600it_synthetic-64x64.py',
+     'deeplabv3plus_r18-tiny_autoseg-miou_1xb8-1600it_synthetic-64x64.py'),
+])
+def test_ce_twin_differs_from_its_surrogate_config_in_the_loss_only(ce, autoseg):
+    a, b = (Config.fromfile(osp.join(CONFIGS, 'retrain', n)).to_dict() for n in (ce, autoseg))
+    losses = []
+    for cfg in (a, b):
+        losses.append([cfg['model'][h].pop('loss_decode') for h in ('decode_head',
+                                                                     'auxiliary_head')])
+    assert a == b
+    assert [loss['type'] for loss in losses[0]] == ['CrossEntropyLoss'] * 2
+    assert [loss['type'] for loss in losses[1]] == ['AutoSegLoss'] * 2
+    assert [loss.get('loss_weight', 1.0) for loss in losses[0]] == [1.0, 0.4]
+    assert [loss.get('loss_weight', 1.0) for loss in losses[1]] == [1.0, 0.4]

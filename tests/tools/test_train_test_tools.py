@@ -11,6 +11,7 @@ from conftest import TORCHRUN, CONFIGS, REPO, subprocess_env as _env
 
 pytestmark = pytest.mark.slow
 BASELINE = osp.join(CONFIGS, 'baseline', 'deeplabv3plus_r18-tiny_1xb8-400it_synthetic-64x64.py')
+RETRAIN_CE = osp.join(CONFIGS, 'retrain', 'deeplabv3plus_r18-tiny_ce_1xb8-400it_synthetic-64x64.py')
 
 
 def _run(cmd, cwd=REPO, timeout=300):
@@ -55,10 +56,16 @@ def test_train_checkpoint_resume_and_test(synthetic_root, tmp_path):
                 *_opts(synthetic_root, 8, 4)])
     assert 'resumed epoch: 0, iter: 4' in out, out[-3000:]
     assert 'Iter(train) [8/8]' in out and 'Iter(train) [2/8]' not in out
-    out = _run([sys.executable, 'tools/test.py', BASELINE, osp.join(wd, 'iter_8.pth'),
+    # the CE retrain config: this model with SegMetric and FinalMetricsHook
+    out = _run([sys.executable, 'tools/test.py', RETRAIN_CE, osp.join(wd, 'iter_8.pth'),
                 '--work-dir', wd, '--cfg-options',
                 f'test_dataloader.dataset.data_root={synthetic_root}'])
     assert re.search(r'Iter\(test\).*mIoU: \d+\.\d+', out), out[-2000:]
+    # the test metrics FinalMetricsHook wrote, as tools/compare_runs.py reads them
+    out = _run([sys.executable, 'tools/compare_runs.py', '--baseline', wd, '--candidate', wd,
+                '--metrics', 'mIoU', 'BF1'])
+    assert re.search(r'\| mIoU \| (\d+\.\d+) ± 0\.00 \| \1 ± 0\.00 \| \+0\.00 \|', out), out
+    assert 'Fewer than 2 runs in a group' in out
 
 
 @TORCHRUN
