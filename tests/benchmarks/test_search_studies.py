@@ -180,3 +180,24 @@ def test_a_controller_that_cannot_be_built_is_reported_not_run():
     with pytest.raises(search_efficiency._Unavailable, match='samples_per_round must be'):
         search_efficiency._check_controller('cmaes', 2)  # CMA-ES needs M >= 4
     search_efficiency._check_controller('random', 2)
+
+
+def test_searches_from_merges_files_that_agree_and_names_the_one_that_does_not(tmp_path):
+    """The committed 800-iteration runs merge; a file of another setting, or a
+    controller in two files, is refused naming the file."""
+    files = [osp.join(REPO, 'benchmarks', 'results', f'search_efficiency{x}.json')
+             for x in ('', '_optuna')]
+    merged = search_efficiency.merge_searches(files)
+    assert sorted(merged['searches']) == ['cmaes', 'ppo2', 'random', 'tpe']
+    assert merged['rounds'] == 7 and merged['checkpoints'] == [3, 7]
+    assert all(sorted(r['seeds']) == [0, 1] for r in merged['searches'].values())
+    other = json.loads(open(files[1]).read())
+    other['samples'] = 4
+    bad = tmp_path / 'other.json'
+    bad.write_text(json.dumps(other))
+    with pytest.raises(ValueError, match=r"other\.json' has samples=4, an earlier file 8"):
+        search_efficiency.merge_searches([files[0], str(bad)])
+    with pytest.raises(ValueError, match="controller 'ppo2' is in more than one file"):
+        search_efficiency.merge_searches([files[0], files[0]])
+    with pytest.raises(SystemExit):
+        search_efficiency.parse_args(['--searches-from', str(tmp_path / 'missing.json')])
