@@ -162,6 +162,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     if min(args.checkpoints) < 1 or max(args.checkpoints) > args.rounds:
         p.error(f'--checkpoints must lie in 1..{args.rounds}, got {args.checkpoints}')
     args.checkpoints = sorted(set(args.checkpoints))
+    if args.earlier is not None:
+        missing = [f'{name} seed {seed} round {r}'
+                   for name, res in args.earlier['searches'].items()
+                   for seed, runs in res['seeds'].items()
+                   for r in args.checkpoints if r not in {x['round'] for x in runs}]
+        if missing:
+            p.error(f'--searches-from: no output for {", ".join(missing)}')
     study_paths(args, 'search_efficiency', argv)
     return args
 
@@ -182,7 +189,8 @@ def merge_searches(paths: List[str]) -> Dict:
                 raise ValueError(f'{path!r} has {key}={res[key]!r}, an earlier file '
                                  f'{merged[key]!r}')
             merged[key] = res[key]
-        merged['checkpoints'] = sorted(set(merged.get('checkpoints', [])) | set(res['checkpoints']))
+        merged['checkpoints'] = sorted(set(merged.get('checkpoints', []))
+                                       | set(res['checkpoints']))
         for name, runs in res['searches'].items():
             if name in merged['searches']:
                 raise ValueError(f'controller {name!r} is in more than one file ({path!r})')

@@ -182,7 +182,8 @@ def test_a_controller_that_cannot_be_built_is_reported_not_run():
     search_efficiency._check_controller('random', 2)
 
 
-def test_searches_from_merges_files_that_agree_and_names_the_one_that_does_not(tmp_path):
+def test_searches_from_merges_files_that_agree_and_names_the_one_that_does_not(tmp_path,
+                                                                              capsys):
     """The committed 800-iteration runs merge; a file of another setting, or a
     controller in two files, is refused naming the file."""
     files = [osp.join(REPO, 'benchmarks', 'results', f'search_efficiency{x}.json')
@@ -201,3 +202,12 @@ def test_searches_from_merges_files_that_agree_and_names_the_one_that_does_not(t
         search_efficiency.merge_searches([files[0], files[0]])
     with pytest.raises(SystemExit):
         search_efficiency.parse_args(['--searches-from', str(tmp_path / 'missing.json')])
+    cut = json.loads(open(files[0]).read())
+    cut['searches']['random']['seeds']['1'] = cut['searches']['random']['seeds']['1'][:5]
+    short = tmp_path / 'cut.json'
+    short.write_text(json.dumps(cut))
+    with pytest.raises(SystemExit):
+        search_efficiency.parse_args(['--searches-from', str(short), '--checkpoints', '7'])
+    assert 'no output for random seed 1 round 7' in capsys.readouterr().err
+    args = search_efficiency.parse_args(['--searches-from', str(short), '--checkpoints', '3'])
+    assert args.controllers == ['ppo2', 'random'] and args.rounds == 7
