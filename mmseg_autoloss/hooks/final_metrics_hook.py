@@ -7,6 +7,7 @@ from typing import Dict, Optional
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
+from mmengine.runner import BaseLoop
 
 from mmseg.registry import HOOKS
 
@@ -19,7 +20,9 @@ class FinalMetricsHook(Hook):
 
     Each validation overwrites the file, so after training it holds the final
     values: ``{"iter": int, "epoch": int, "metrics": {name: float}}``. Test
-    metrics go to ``test_<out_file>`` the same way. Only rank 0 writes; the
+    metrics go to ``test_<out_file>`` the same way; in a test-only run
+    (``tools/test.py``) iter and epoch are the loaded checkpoint's (None
+    without one), and the train loop is never built. Only rank 0 writes; the
     write is atomic (temporary file + ``os.replace``). Undefined metrics are
     written as ``NaN`` (read back by Python's ``json`` as ``float('nan')``).
 
@@ -33,6 +36,11 @@ class FinalMetricsHook(Hook):
         if not isinstance(out_file, str) or not out_file or out_file.endswith(('/', os.sep)):
             raise ValueError(f'FinalMetricsHook: out_file must be a file name, got {out_file!r}')
         self.out_file = out_file
+        self._loaded = (None, None)  # (iter, epoch) of the checkpoint loaded
+
+    def after_load_checkpoint(self, runner, checkpoint: Dict) -> None:
+        meta = checkpoint.get('meta') or {}
+        self._loaded = (meta.get('iter'), meta.get('epoch'))
 
     def after_val_epoch(self, runner, metrics: Optional[Dict[str, float]] = None) -> None:
         self._write(runner, self.out_file, metrics)
@@ -51,7 +59,14 @@ class FinalMetricsHook(Hook):
             except (TypeError, ValueError):
                 print_log(f'FinalMetricsHook: metric {key!r} is not a number ({type(val).__name__})'
                           '; left out', logger='current')
-        record = {'iter': int(runner.iter), 'epoch': int(runner.epoch), 'metrics': values}
+        # runner.iter would build the train loop (and the train dataset) in a
+        # test-only run
+        loop = getattr(runner, '_train_loop', None)
+        if isinstance(loop, BaseLoop):
+            it, epoch = int(loop.iter), int(loop.epoch)
+        else:
+            it, epoch = (None if v is None else int(v) for v in self._loaded)
+        record = {'iter': it, 'epoch': epoch, 'metrics': values}
         path = osp.join(runner.work_dir, out_file)
         atomic_write_json(path, record, indent=2)
         nan = sorted(k for k, v in values.items() if math.isnan(v))

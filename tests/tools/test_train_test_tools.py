@@ -1,4 +1,5 @@
 """tools/train.py, tools/test.py and MMSeg's own train script, run for real."""
+import json
 import os.path as osp
 import re
 import subprocess
@@ -56,11 +57,16 @@ def test_train_checkpoint_resume_and_test(synthetic_root, tmp_path):
                 *_opts(synthetic_root, 8, 4)])
     assert 'resumed epoch: 0, iter: 4' in out, out[-3000:]
     assert 'Iter(train) [8/8]' in out and 'Iter(train) [2/8]' not in out
-    # the CE retrain config: this model with SegMetric and FinalMetricsHook
+    # the CE retrain config: this model with SegMetric and FinalMetricsHook;
+    # testing needs no training data (the hook must not build the train loop)
     out = _run([sys.executable, 'tools/test.py', RETRAIN_CE, osp.join(wd, 'iter_8.pth'),
                 '--work-dir', wd, '--cfg-options',
-                f'test_dataloader.dataset.data_root={synthetic_root}'])
+                f'test_dataloader.dataset.data_root={synthetic_root}',
+                f'train_dataloader.dataset.data_root={tmp_path / "no_train_data"}'])
     assert re.search(r'Iter\(test\).*mIoU: \d+\.\d+', out), out[-2000:]
+    with open(osp.join(wd, 'test_final_metrics.json')) as f:
+        tested = json.load(f)
+    assert tested['iter'] == 8 and 'mIoU' in tested['metrics']  # the checkpoint's iteration
     # the test metrics FinalMetricsHook wrote, as tools/compare_runs.py reads them
     out = _run([sys.executable, 'tools/compare_runs.py', '--baseline', wd, '--candidate', wd,
                 '--metrics', 'mIoU', 'BF1'])
