@@ -2,9 +2,9 @@
 # proxies on PASCAL VOC 2012 (ImageNet-pretrained backbone, 128x128 crops),
 # with the search of `make demo` and the acceptance comparison: one shared
 # 200-iteration CE run, then 100 iterations per theta, 8 proxies a round,
-# 6 rounds: 5,000 proxy-iterations (the paper: 384,000). Needs data/VOCdevkit (MMSeg's
-# dataset docs). How to check its output against CE: docs/search.md,
-# "Checking the search on your data".
+# 6 rounds: 5,000 proxy-iterations (the paper: 384,000). Needs
+# data/VOCdevkit (MMSeg's dataset docs). How to check its output against CE:
+# docs/search.md, "Checking the search on your data".
 #   python tools/search.py THIS_FILE --work-dir work_dirs/voc_first_budget
 _base_ = ['./deeplabv3plus_r50-d8_search-miou_8xb32-paper_voc12-128x128.py']
 search = dict(

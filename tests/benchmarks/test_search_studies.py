@@ -115,16 +115,19 @@ def test_search_efficiency_quick_and_rerun(tmp_path):
     before = [_lines(f) for f in ledgers]
     proc = _run('search_efficiency.py', ['--quick', '--work-dir', str(wd), '--out',
                                          str(tmp_path / 'se3.md'), '--searches-from',
-                                         str(tmp_path / 'se.json'), '--retrain-iters', '3'],
+                                         str(tmp_path / 'se.json'), '--retrain-iters', '3',
+                                         '--checkpoints', '2'],
                 tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert sorted((wd / 'searches').rglob('*.jsonl')) == ledgers
     assert [_lines(f) for f in ledgers] == before
     three = json.loads((tmp_path / 'se3.json').read_text())
     assert three['retrain_iters'] == 3 and three['searches'] == res['searches']
+    assert [(r['controller'], r['round']) for r in three['summary']['rows']] == [
+        ('ppo2', 2), ('random', 2)]
     assert three['searches_from'][0]['command'] == res['command']
     thetas = {tuple(r['theta']) for c in res['searches'].values()
-              for runs in c['seeds'].values() for r in runs}
+              for runs in c['seeds'].values() for r in runs if r['round'] == 2}
     assert _lines(store) == retrains + len(three['retrain_seeds']) * (3 + len(thetas))
     assert 'no proxy trained this run' in (tmp_path / 'se3.md').read_text()
     proc = _run('search_efficiency.py', ['--quick', '--work-dir', str(wd), '--searches-from',
