@@ -19,16 +19,16 @@ import concurrent.futures as cf
 import hashlib
 import json
 import logging
-import math
 import multiprocessing as mp
 import os
 import os.path as osp
-import statistics
 import sys
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+from mmseg_autoloss.utils.stats import mean_std  # noqa: F401  (the studies import it from here)
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 # SegMetric names and the keys of its result (percent).
@@ -276,16 +276,6 @@ def run_jobs(jobs: Sequence[Job], workers: int = 2,
         for fut in cf.as_completed(futures):
             finished(futures[fut], fut.result())
     return results  # type: ignore[return-value]
-
-
-def mean_std(values: Sequence[float]) -> Tuple[float, float]:
-    """Mean and sample standard deviation (0 for a single value)."""
-    values = [float(v) for v in values]
-    if not values:
-        return math.nan, math.nan
-    if len(values) == 1:
-        return values[0], 0.0
-    return statistics.mean(values), statistics.stdev(values)
 
 
 def ensure_dataset(data_root: str, sizes: Sequence[int], seed: int = 0) -> str:

@@ -14,12 +14,11 @@ import argparse
 import json
 import math
 import os.path as osp
-import statistics
 import sys
 from typing import Dict, List, Sequence
 
 from mmseg_autoloss.utils.fileio import atomic_write_text
-from mmseg_autoloss.utils.stats import welch_verdict
+from mmseg_autoloss.utils.stats import mean_std, welch_verdict
 
 FILES = {'test': 'test_final_metrics.json', 'val': 'final_metrics.json'}
 
@@ -71,8 +70,7 @@ def read_runs(work_dirs: Sequence[str], split: str, metrics: Sequence[str]
 
 
 def _mean_std(values: Sequence[float]) -> str:
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f'{statistics.mean(values):.2f} ± {sd:.2f}'
+    return '{:.2f} ± {:.2f}'.format(*mean_std(values))
 
 
 def compare(baseline: List[Dict[str, float]], candidate: List[Dict[str, float]],

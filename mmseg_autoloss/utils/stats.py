@@ -1,9 +1,21 @@
 """Comparing two groups of training runs (seeds) on one metric."""
-from typing import NamedTuple, Sequence
+import math
+import statistics
+from typing import NamedTuple, Sequence, Tuple
 
-__all__ = ['Verdict', 'welch_verdict', 'ALPHA']
+__all__ = ['Verdict', 'welch_verdict', 'mean_std', 'ALPHA']
 
 ALPHA = 0.05  # a difference counts when Welch's two-sided p is below this
+
+
+def mean_std(values: Sequence[float]) -> Tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value)."""
+    values = [float(v) for v in values]
+    if not values:
+        return math.nan, math.nan
+    if len(values) == 1:
+        return values[0], 0.0
+    return statistics.mean(values), statistics.stdev(values)
 
 
 class Verdict(NamedTuple):
