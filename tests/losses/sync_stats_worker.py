@@ -70,6 +70,13 @@ def main(out: str) -> None:
     if rank == 0:
         with open(out, 'w') as f:
             json.dump(results, f, indent=1)
+    # The last DDP reducer holds the process group. Dropped at return, with
+    # the GIL held, it ran ~ProcessGroupGloo, which joins gloo's threads while
+    # one of them waits for the GIL to free the all_gather's tensors: a hang
+    # at exit (py-spy). Drop it while the group is registered, let the
+    # threads go idle, then destroy the group.
+    del ddp
+    dist.barrier()
     dist.destroy_process_group()
 
 
