@@ -1,6 +1,7 @@
 """SegMetric against MMSeg's IoUMetric, through MMSeg's pipeline and Runner."""
 import math
 import os
+import time
 
 import numpy as np
 import pytest
@@ -191,6 +192,9 @@ def _dist_worker(rank, world, port, samples, classes, out_file):
     values = metric.evaluate(len(samples))
     if rank == 0:
         torch.save(values, out_file)
+    # gloo's threads free the gathered tensors under the GIL: let them go
+    # idle before ~ProcessGroupGloo joins them (test_sync_stats's exit hang)
+    torch.distributed.barrier()
     torch.distributed.destroy_process_group()
 
 
@@ -199,6 +203,14 @@ def test_distributed_collect_matches_single_process(tmp_path):
     classes = list('abcd')
     single = _run(SegMetric(metrics=ALL), samples, classes)
     out = str(tmp_path / 'dist.pt')
-    mp.start_processes(_dist_worker, args=(2, free_port(), samples, classes, out), nprocs=2,
-                       start_method='fork')
+    ctx = mp.start_processes(_dist_worker, args=(2, free_port(), samples, classes, out),
+                             nprocs=2, start_method='fork', join=False)
+    # a hang fails the test instead of the whole suite's time limit (join
+    # returns at each rank's exit, True once all have exited cleanly)
+    deadline = time.monotonic() + 300
+    while not ctx.join(timeout=max(1.0, deadline - time.monotonic())):
+        if time.monotonic() > deadline:
+            for p in ctx.processes:
+                p.kill()
+            pytest.fail('the two gloo ranks did not finish in 300 s')
     assert torch.load(out, weights_only=False) == single
