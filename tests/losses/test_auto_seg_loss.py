@@ -144,8 +144,10 @@ def test_gradcheck_and_autocast():
 
 def test_compile_option_gives_the_eager_loss():
     logits, label = _inputs(4, h=16, w=16)
+    # the module hands compile=True to relaxed_metric; every metric's compiled
+    # = eager is tests/surrogates/test_compile.py's (BF1's compile is the
+    # slowest there, and in a decode head below)
     for cfg in (dict(preset='voc_miou'), dict(preset='voc_biou', tol=1),
-                dict(preset='voc_bf1', tol=2),
                 dict(preset='voc_macc')):
         eager, fused = build(**cfg), build(compile=True, **cfg)
         assert 'compile=True' in repr(fused) and callable(fused.compile)  # nn.Module's
@@ -163,7 +165,7 @@ def test_compile_option_gives_the_eager_loss():
 def test_in_decode_and_auxiliary_heads(tiny_cfg):
     cfg = tiny_cfg(loss_decode=[
         dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
-        dict(type='AutoSegLoss', target_metric='mIoU', preset='voc_miou', compile=True),
+        dict(type='AutoSegLoss', target_metric='mIoU', preset='voc_miou'),
         dict(type='AutoSegLoss', preset='voc_bf1', loss_name='loss_bf1', loss_weight=0.5,
              compile=True, sync_stats=True)
     ])
