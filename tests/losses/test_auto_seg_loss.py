@@ -144,9 +144,10 @@ def test_gradcheck_and_autocast():
 
 def test_compile_option_gives_the_eager_loss():
     logits, label = _inputs(4, h=16, w=16)
-    # the module hands compile=True to relaxed_metric; every metric's compiled
-    # = eager is tests/surrogates/test_compile.py's (BF1's compile is the
-    # slowest there, and in a decode head below)
+    # the module hands compile=True to relaxed_metric: compiled = eager for
+    # every metric, BF1 (the slowest to compile) included, is checked in
+    # tests/surrogates/test_compile.py; BF1 also runs compiled in a decode
+    # head below
     for cfg in (dict(preset='voc_miou'), dict(preset='voc_biou', tol=1),
                 dict(preset='voc_macc')):
         eager, fused = build(**cfg), build(compile=True, **cfg)
