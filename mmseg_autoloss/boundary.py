@@ -7,16 +7,20 @@ Plain torch, no mmseg import:
 - ``Dil_tol(m) = MaxPool`` of size ``2·tol+1``, stride 1 (square window).
 
 Erosion and dilation are separable square min/max filters; outside pixels
-count neither for the min nor for the max. A tensor that carries a gradient
-goes through ``F.max_pool2d`` (whose backward routes each output's gradient
-to one input, as in the authors' code), and so does all of it inside
-``torch.compile``; everything else (label masks, the metrics, no-grad
-evaluation) through elementwise ``torch.maximum`` of shifted views, equal in
-value and much cheaper for wide windows. The same functions serve hard
+count neither for the min nor for the max. Eagerly they run as window
+doubling (elementwise ``torch.maximum`` of shifted views, much cheaper than a
+pooling kernel for wide windows); with a gradient, a small autograd Function
+routes each output's gradient to the first extreme of its window, as
+``F.max_pool2d`` (the authors' code) does. Inside ``torch.compile`` they go
+through ``F.max_pool2d``, which inductor fuses. The same functions serve hard
 masks (bool, integer; metrics) and soft masks (surrogates).
 """
+from typing import List, Optional
+
 import torch
 import torch.nn.functional as F
+
+from .utils.masks import indicator
 
 __all__ = ['check_tol', 'erode', 'dilate', 'hard_boundary', 'label_edges', 'class_boundaries',
            'boundary_band']
@@ -29,13 +33,27 @@ def check_tol(tol) -> int:
     return int(tol)
 
 
-def _window_extreme(x: torch.Tensor, kernel: int, dim: int, minimum: bool) -> torch.Tensor:
+def _steps(kernel: int) -> List[int]:
+    """Shifts of window doubling: after them every entry spans ``kernel``."""
+    steps, width = [], 1
+    while width < kernel:
+        steps.append(min(width, kernel - width))
+        width += steps[-1]
+    return steps
+
+
+def _window_extreme(x: torch.Tensor, kernel: int, dim: int, minimum: bool,
+                    picks: Optional[List[torch.Tensor]] = None) -> torch.Tensor:
     """Max (or min) over a centred window of ``kernel`` along ``dim``.
 
     Window doubling: after a step of width w every entry holds the extreme
     of w consecutive ones, so a window of k costs about log2(k) elementwise
     ops instead of k reads per output (a pooling kernel); vectorized and
     cheap in memory on every device. Outside the map never wins.
+
+    ``picks`` (floating ``x``) collects per step the 0/1 mask of the entries
+    where the right operand won strictly: ties keep the left one, so the
+    masks lead each output to the first extreme of its window.
     """
     r = kernel // 2
     if x.dtype == torch.bool:
@@ -53,22 +71,55 @@ def _window_extreme(x: torch.Tensor, kernel: int, dim: int, minimum: bool) -> to
         op = torch.logical_and if minimum else torch.logical_or
     else:
         op = torch.minimum if minimum else torch.maximum
-    width = 1
-    while width < kernel:
-        step = min(width, kernel - width)
+    for step in _steps(kernel):
         n = y.shape[dim] - step
-        y = op(y.narrow(dim, 0, n), y.narrow(dim, step, n))
-        width += step
+        a, b = y.narrow(dim, 0, n), y.narrow(dim, step, n)
+        if picks is not None:
+            picks.append(indicator(torch.lt if minimum else torch.gt, b, a))
+        y = op(a, b)
     return y
+
+
+class _ExtremeFilter(torch.autograd.Function):
+    """:func:`_window_extreme` with the gradient of ``F.max_pool2d``: each
+    output's gradient goes to the first extreme of its window (the pooling
+    kernel's rule), at the cost of elementwise ops."""
+
+    @staticmethod
+    def forward(ctx, x, kernel, dim, minimum):
+        picks: List[torch.Tensor] = []
+        y = _window_extreme(x, kernel, dim, minimum, picks)
+        ctx.save_for_backward(*picks)
+        ctx.steps, ctx.dim, ctx.r, ctx.size = _steps(kernel), dim, kernel // 2, x.shape[dim]
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        dim = ctx.dim
+        for i, (step, right) in enumerate(zip(reversed(ctx.steps), reversed(ctx.saved_tensors))):
+            # out = a's gradient at [0, n) + b's at [step, step + n)
+            n = grad.shape[dim]
+            to_b = grad * right
+            to_a = grad.sub_(to_b) if i else grad - to_b  # the first grad is autograd's
+            shape = list(grad.shape)
+            shape[dim] = n + step
+            grad = to_b.new_empty(shape)
+            lo, hi = min(n, step), max(n, step)
+            grad.narrow(dim, 0, lo).copy_(to_a.narrow(dim, 0, lo))
+            if n > step:
+                torch.add(to_a.narrow(dim, step, n - step), to_b.narrow(dim, 0, n - step),
+                          out=grad.narrow(dim, step, n - step))
+            else:
+                grad.narrow(dim, n, step - n).zero_()
+            grad.narrow(dim, hi, n + step - hi).copy_(to_b.narrow(dim, hi - step, n + step - hi))
+        return grad.narrow(dim, ctx.r, ctx.size), None, None, None
 
 
 def _pool(x: torch.Tensor, kernel: int, minimum: bool = False) -> torch.Tensor:
     if x.dim() not in (2, 3, 4):
         raise ValueError(f'expected a 2-D, 3-D or 4-D mask, got shape {tuple(x.shape)}')
-    if (x.requires_grad and torch.is_grad_enabled()) or torch.compiler.is_compiling():
-        # a pooling kernel's backward sends each output's gradient to one
-        # input (the elementwise filter's autograd would cost several times
-        # more), and inductor fuses a pool's window loop
+    if torch.compiler.is_compiling():
+        # inductor fuses a pooling kernel's window loop
         work = x if x.dtype.is_floating_point else x.float()  # masks: 0/1, exact
         x4 = work.reshape(-1, 1, *x.shape[-2:])
         src = -x4 if minimum else x4
@@ -77,6 +128,9 @@ def _pool(x: torch.Tensor, kernel: int, minimum: bool = False) -> torch.Tensor:
         out = (-out if minimum else out).view(x.shape)
         return out if out.dtype == x.dtype else out.to(x.dtype)
     # separable square window: rows, then columns
+    if x.requires_grad and torch.is_grad_enabled():
+        rows = _ExtremeFilter.apply(x, kernel, -1, minimum)
+        return _ExtremeFilter.apply(rows, kernel, -2, minimum)
     return _window_extreme(_window_extreme(x, kernel, -1, minimum), kernel, -2, minimum)
 
 

@@ -23,6 +23,8 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 
+from ..utils.masks import indicator
+
 __all__ = [
     'METRICS', 'METRIC_NUM_G', 'DEFAULT_NUM_PIECES', 'PARAMETERIZATIONS', 'check_target_metric',
     'check_parameterization', 'check_num_pieces', 'num_params_per_g', 'num_theta',
@@ -245,9 +247,9 @@ def g_formula(y: torch.Tensor, consts: Union[torch.Tensor, Sequence[Sequence[flo
     ``g = base + (p + q·s)·s``, clamped to the piece's v-range so rounding
     never crosses a joint; ``g' = (pa + qa·s) / D``. Every piece is
     evaluated on the whole tensor and an element takes the highest piece
-    whose threshold it passes (``torch.where``, an exact selection); with
-    scalar constants far cheaper on a CPU than gathering twelve
-    per-element constants.
+    whose threshold it passes (``lerp`` with a 0/1 weight, an exact
+    selection); with scalar constants far cheaper on a CPU than gathering
+    twelve per-element constants.
 
     Args:
         y (Tensor): Input of any shape, float32 or float64.
@@ -284,15 +286,16 @@ def g_formula(y: torch.Tensor, consts: Union[torch.Tensor, Sequence[Sequence[flo
             value, slope = v, sl
         else:
             # the highest piece whose threshold y passes (thresholds are
-            # non-decreasing): an exact selection
-            above = y > thresholds[k - 1]
-            value = torch.where(above, v, value)
-            slope = None if sl is None else torch.where(above, sl, slope)
+            # non-decreasing); lerp with weight 0 or 1 is exact
+            above = indicator(torch.gt, y, thresholds[k - 1])
+            value = value.lerp_(v, above) if reuse else torch.lerp(value, v, above)
+            if sl is not None:
+                slope = slope.lerp_(sl, above) if reuse else torch.lerp(slope, sl, above)
     if num == 1:
         # g(1) = 1 exactly for one piece solved from y = 0 (several pieces
         # solve the last one from y = 1, where x = 0 gives base = 1); value
         # >= lo >= 0, so the max with the 0/1 indicator of y >= 1 does it
-        value = torch.maximum(value, (y - 1).sign_().add_(1).clamp_max_(1))
+        value = torch.maximum(value, indicator(torch.ge, y, 1.0))
     return value, slope
 
 

@@ -43,6 +43,7 @@ from typing import Callable, Dict, Optional, Sequence
 import torch
 
 from ..boundary import boundary_band, dilate, erode, label_edges
+from ..utils.masks import indicator
 from .parameterization import METRIC_NUM_G, PiecewiseG, apply_g, check_target_metric
 from .sync import batch_sum
 
@@ -136,16 +137,28 @@ class _Stats:
             self.w = self.w * self.weight
         offs = torch.arange(n, device=label.device).view(n, 1, 1) * c
         self.flat_idx = (self.label + offs).reshape(-1)
+        # Eagerly a 0/1 class mask (N, C, H, W) of the labels replaces
+        # gather/scatter by products and sums (vectorized, several times
+        # faster on a CPU, gradients included); inductor does better with
+        # the gathers and an einsum.
+        self.masked = not torch.compiler.is_compiling()
+        if self.masked:
+            classes = torch.arange(c, device=label.device).view(1, c, 1, 1)
+            self.mask = indicator(torch.eq, self.label[:, None], classes, probs.dtype)
 
     def per_class(self, values: torch.Tensor, index: Optional[torch.Tensor] = None
                   ) -> torch.Tensor:
         """Sum per-pixel values (N, H, W) into (N, C) by class (default: the label)."""
+        if index is None and self.masked:
+            return (self.mask * values[:, None]).sum((2, 3))
         idx = self.flat_idx if index is None else index
         out = values.new_zeros(self.n * self.c)
         return out.scatter_add(0, idx, values.reshape(-1)).view(self.n, self.c)
 
     def at_label(self, x: torch.Tensor) -> torch.Tensor:
         """x[n, label[n, h, w], h, w] for a (N, C, H, W) tensor."""
+        if self.masked:
+            return (x * self.mask).sum(1)
         return x.gather(1, self.label[:, None])[:, 0]
 
     def total(self, x: torch.Tensor, dim=0) -> torch.Tensor:
@@ -168,7 +181,10 @@ def _confusion(probs: torch.Tensor, st: _Stats, g_and: GFn, g_or: GFn, w: torch.
     or_all = g_or(probs)
     count = st.per_class(w)
     # Σ_{label≠c} w·g_or(ỹ_c) + Σ_{label=c} w
-    union = torch.einsum('nchw,nhw->nc', or_all, w) - st.per_class(st.at_label(or_all) * w)
+    if st.masked:
+        union = (or_all * (w[:, None] - st.mask * w[:, None])).sum((2, 3))
+    else:
+        union = torch.einsum('nchw,nhw->nc', or_all, w) - st.per_class(st.at_label(or_all) * w)
     return inter, union + count, count
 
 

@@ -87,3 +87,21 @@ def test_bad_input():
         dilate(torch.zeros(3, 3), -1)
     with pytest.raises(ValueError, match='2-D, 3-D or 4-D'):
         erode(torch.zeros(3))
+
+
+@pytest.mark.parametrize('shape', [(2, 3, 7, 9), (1, 1, 1, 5), (2, 1, 4, 1), (3, 16, 16)])
+@pytest.mark.parametrize('kernel,minimum', [(3, True), (3, False), (5, False), (11, False)])
+def test_window_filter_gradient_equals_max_pool2d(shape, kernel, minimum):
+    """Eager erosion/dilation route gradients as F.max_pool2d does, ties included."""
+    gen = torch.Generator().manual_seed(kernel + len(shape))
+    x = torch.randint(0, 4, shape, generator=gen).double().requires_grad_()  # many ties
+    g = torch.rand(shape, generator=gen, dtype=torch.double)
+    r = kernel // 2
+    src = (-x if minimum else x).reshape(-1, 1, *shape[-2:])
+    ref = F.max_pool2d(F.max_pool2d(src, (1, kernel), 1, (0, r)), (kernel, 1), 1, (r, 0))
+    ref = (-ref if minimum else ref).view(shape)
+    out = erode(x) if minimum else dilate(x, r)
+    assert torch.equal(out, ref)
+    g_ref, = torch.autograd.grad(ref, x, g)
+    g_out, = torch.autograd.grad(out, x, g)
+    torch.testing.assert_close(g_out, g_ref, rtol=0, atol=1e-12)
