@@ -135,8 +135,6 @@ class _Stats:
         self.w = self.valid.to(probs.dtype)
         if self.weight is not None:
             self.w = self.w * self.weight
-        offs = torch.arange(n, device=label.device).view(n, 1, 1) * c
-        self.flat_idx = (self.label + offs).reshape(-1)
         # Eagerly a 0/1 class mask (N, C, H, W) of the labels replaces
         # gather/scatter by products and sums (vectorized, several times
         # faster on a CPU, gradients included); inductor does better with
@@ -145,6 +143,9 @@ class _Stats:
         if self.masked:
             classes = torch.arange(c, device=label.device).view(1, c, 1, 1)
             self.mask = indicator(torch.eq, self.label[:, None], classes, probs.dtype)
+        else:
+            offs = torch.arange(n, device=label.device).view(n, 1, 1) * c
+            self.flat_idx = (self.label + offs).reshape(-1)
 
     def per_class(self, values: torch.Tensor, index: Optional[torch.Tensor] = None
                   ) -> torch.Tensor:
