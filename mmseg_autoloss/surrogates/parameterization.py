@@ -48,6 +48,7 @@ PARAMETERIZATIONS = ('bezier', 'linear')
 
 WIDTH_EPS = 1e-12  # u-width at or below which a piece is a vertical jump
 _SQRT_FLOOR = 1e-24  # floor of the discriminant D²: D >= 1e-12 keeps g' = …/D finite
+_SAFE_DISCRIMINANT = 1e-6  # far above the rounding error of D² (~1e-7 in float32)
 
 
 def check_target_metric(target_metric: str) -> str:
@@ -272,12 +273,22 @@ def g_formula(y: torch.Tensor, consts: Union[torch.Tensor, Sequence[Sequence[flo
         row = consts[k]
         shift, alpha, m2, c, m, p, q, base, pa, qa, lo, hi = (
             row.unbind() if isinstance(row, torch.Tensor) else row)
-        x = torch.mul(y, alpha).add_(shift).clamp_(0, 1)
-        den = torch.mul(x, c).add_(m2).clamp_min_(_SQRT_FLOOR).sqrt_()
+        x = torch.mul(y, alpha)
+        if not _is(shift, 0):
+            x.add_(shift)
+        den = torch.mul(x.clamp_(0, 1), c).add_(m2)
+        # D² is linear in x in [0, 1], from m² to (1-m)²: floored only where
+        # rounding can bring it to 0
+        if isinstance(m2, torch.Tensor) or min(m2, m2 + c) <= _SAFE_DISCRIMINANT:
+            den.clamp_min_(_SQRT_FLOOR)
+        den.sqrt_()
         t = den + m
         s = x.div_(t)
-        v = (t.copy_(s).mul_(q) if reuse else torch.mul(s, q))
-        v.add_(p).mul_(s).add_(base).clamp_(lo, hi)
+        v = torch.mul(s, q, out=t) if reuse else torch.mul(s, q)
+        v.add_(p).mul_(s)
+        if not _is(base, 0):
+            v.add_(base)
+        v.clamp_(lo, hi)
         sl = None
         if need_slope:
             # rounding (s a hair past 1 where dv/ds ends at 0) must not turn g' < 0
@@ -297,6 +308,12 @@ def g_formula(y: torch.Tensor, consts: Union[torch.Tensor, Sequence[Sequence[flo
         # >= lo >= 0, so the max with the 0/1 indicator of y >= 1 does it
         value = torch.maximum(value, indicator(torch.ge, y, 1.0))
     return value, slope
+
+
+def _is(value, const: float) -> bool:
+    """``value`` is a Python number equal to ``const`` (an op with it is an
+    exact no-op; packed tensor constants always run the op)."""
+    return not isinstance(value, torch.Tensor) and value == const
 
 
 class _GFunction(torch.autograd.Function):
