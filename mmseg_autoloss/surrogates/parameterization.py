@@ -235,6 +235,7 @@ def full_control_points(points: ArrayLike, num_pieces: int) -> torch.Tensor:
 # --------------------------------------------------------------------------
 # Columns of a piece's constants (see PiecewiseG.packed).
 PACKED_KEYS = ('shift', 'alpha', 'm2', 'c', 'm', 'p', 'q', 'base', 'pa', 'qa', 'lo', 'hi')
+_OFFSETS = tuple(PACKED_KEYS.index(k) for k in ('shift', 'm2', 'p', 'pa'))
 
 
 def g_formula(y: torch.Tensor, consts: Union[torch.Tensor, Sequence[Sequence[float]]],
@@ -255,8 +256,9 @@ def g_formula(y: torch.Tensor, consts: Union[torch.Tensor, Sequence[Sequence[flo
     Args:
         y (Tensor): Input of any shape, float32 or float64.
         consts: (P, 12) piece constants (:data:`PACKED_KEYS`): Python floats
-            (scalar ops) or a tensor (``torch.compile``: θ stays an input,
-            so one graph serves every θ).
+            (scalar ops; offsets may be 0-d tensors, see
+            :meth:`PiecewiseG.scalars`) or a tensor (``torch.compile``: θ
+            stays an input, so one graph serves every θ).
         thresholds: The P - 1 piece thresholds, floats or a tensor.
         need_slope (bool): Also return g'.
 
@@ -273,26 +275,23 @@ def g_formula(y: torch.Tensor, consts: Union[torch.Tensor, Sequence[Sequence[flo
         row = consts[k]
         shift, alpha, m2, c, m, p, q, base, pa, qa, lo, hi = (
             row.unbind() if isinstance(row, torch.Tensor) else row)
-        x = torch.mul(y, alpha)
-        if not _is(shift, 0):
-            x.add_(shift)
-        den = torch.mul(x.clamp_(0, 1), c).add_(m2)
+        x = _affine(y, alpha, shift).clamp_(0, 1)
+        den = _affine(x, c, m2)
         # D² is linear in x in [0, 1], from m² to (1-m)²: floored only where
         # rounding can bring it to 0
-        if isinstance(m2, torch.Tensor) or min(m2, m2 + c) <= _SAFE_DISCRIMINANT:
+        if isinstance(m, torch.Tensor) or min(m, 1 - m)**2 <= _SAFE_DISCRIMINANT:
             den.clamp_min_(_SQRT_FLOOR)
         den.sqrt_()
         t = den + m
         s = x.div_(t)
-        v = torch.mul(s, q, out=t) if reuse else torch.mul(s, q)
-        v.add_(p).mul_(s)
+        v = _affine(s, q, p, out=t if reuse else None).mul_(s)
         if not _is(base, 0):
             v.add_(base)
         v.clamp_(lo, hi)
         sl = None
         if need_slope:
             # rounding (s a hair past 1 where dv/ds ends at 0) must not turn g' < 0
-            sl = (s.mul_(qa) if reuse else torch.mul(s, qa)).add_(pa).div_(den).clamp_min_(0)
+            sl = _affine(s, qa, pa, out=s if reuse else None).div_(den).clamp_min_(0)
         if k == 0:
             value, slope = v, sl
         else:
@@ -308,6 +307,17 @@ def g_formula(y: torch.Tensor, consts: Union[torch.Tensor, Sequence[Sequence[flo
         # >= lo >= 0, so the max with the 0/1 indicator of y >= 1 does it
         value = torch.maximum(value, indicator(torch.ge, y, 1.0))
     return value, slope
+
+
+def _affine(x: torch.Tensor, a, b, out: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """a·x + b. With a float ``a`` and a 0-d tensor ``b`` (the eager
+    constants, :meth:`PiecewiseG.scalars`) one op, ``torch.add(b, x,
+    alpha=a)``; else (packed tensors for ``torch.compile``, which fuses
+    them anyway, or plain floats) a product and a sum."""
+    if isinstance(b, torch.Tensor) and not isinstance(a, torch.Tensor):
+        return torch.add(b, x, alpha=a, out=out)
+    v = torch.mul(x, a) if out is None else torch.mul(x, a, out=out)
+    return v if _is(b, 0) else v.add_(b)
 
 
 def _is(value, const: float) -> bool:
@@ -432,13 +442,20 @@ class PiecewiseG:
                                 torch.tensor(bounds, dtype=dtype, device=device))
         return self._cache[key]
 
-    def scalars(self, dtype: torch.dtype) -> Tuple[List[List[float]], List[float]]:
-        """:meth:`packed` as Python floats (the eager path's scalar ops);
-        the same values, rounded to ``dtype``."""
-        key = (dtype, 'scalars')
+    def scalars(self, dtype: torch.dtype, device: Union[str, torch.device] = 'cpu'
+                ) -> Tuple[List[list], List[float]]:
+        """:meth:`packed` for the eager path, the same values rounded to
+        ``dtype``: Python floats (scalar ops), the offsets of ``g_formula``'s
+        affine steps (shift, m2, p, pa) as 0-d tensors on ``device``
+        (``a·x + b`` in one op)."""
+        key = (dtype, str(device), 'scalars')
         if key not in self._cache:
             consts, thresholds = self.packed(dtype, torch.device('cpu'))
-            self._cache[key] = (consts.tolist(), thresholds.tolist())
+            rows = consts.tolist()
+            for row, tensors in zip(rows, consts.to(device).unbind()):
+                for i in _OFFSETS:
+                    row[i] = tensors[i]
+            self._cache[key] = (rows, thresholds.tolist())
         return self._cache[key]
 
     def _work(self, y: torch.Tensor) -> Tuple[torch.Tensor, Tuple[List, List]]:
@@ -447,7 +464,7 @@ class PiecewiseG:
         if not y.dtype.is_floating_point:
             raise TypeError(f'g expects a floating tensor, got {y.dtype}')
         work = y if y.dtype in (torch.float32, torch.float64) else y.float()
-        return work, self.scalars(work.dtype)
+        return work, self.scalars(work.dtype, work.device)
 
     def __call__(self, y: torch.Tensor) -> torch.Tensor:
         """g(y), element-wise; gradients flow to ``y``."""
