@@ -316,7 +316,7 @@ def _affine(x: torch.Tensor, a, b, out: Optional[torch.Tensor] = None) -> torch.
     them anyway, or plain floats) a product and a sum."""
     if isinstance(b, torch.Tensor) and not isinstance(a, torch.Tensor):
         return torch.add(b, x, alpha=a, out=out)
-    v = torch.mul(x, a) if out is None else torch.mul(x, a, out=out)
+    v = torch.mul(x, a, out=out)
     return v if _is(b, 0) else v.add_(b)
 
 
