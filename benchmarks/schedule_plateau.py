@@ -19,7 +19,7 @@ import tempfile
 import time
 from typing import Dict, List, Optional
 
-from _common import REPO, ResultStore, ensure_dataset, mean_std, run_jobs
+from _common import REPO, Job, ResultStore, ensure_dataset, mean_std, run_jobs
 from compare_losses import ARMS, SIZES, _progress, choose_lr, make_job
 
 
@@ -62,21 +62,23 @@ def run(args: argparse.Namespace) -> Dict:
     store = ResultStore(args.store)
     base = tempfile.mkdtemp(prefix='schedule_plateau_')
     first, rest = args.seeds[0], args.seeds[1:]
-    jobs_args = lambda n: argparse.Namespace(iters=n, batch_size=args.batch_size)  # noqa: E731
+
+    def job(n: int, arm_key: str, lr: float, seed: int, splits) -> Job:
+        j = make_job(argparse.Namespace(iters=n, batch_size=args.batch_size), args.model,
+                     arm_key, lr, seed, splits, data_root, base, args.searched)
+        # one run dir per schedule (work_dir is not in the store key, the name is)
+        j.name += f'_{n}it'
+        j.work_dir += f'_{n}it'
+        return j
+
     rows = []
     for n in args.iters:
-        grid = [make_job(jobs_args(n), args.model, a, lr, first, ('val', 'test'), data_root,
-                         base, args.searched) for a in args.losses for lr in args.lrs]
-        for job in grid:
-            job.name += f'_{n}it'
+        grid = [job(n, a, lr, first, ('val', 'test')) for a in args.losses for lr in args.lrs]
         grid_res = run_jobs(grid, args.workers, _progress, store=store)
         for a in args.losses:
             val = {j.tag['lr']: r['val'] for j, r in zip(grid, grid_res) if j.tag['arm'] == a}
             lr = choose_lr(val, ARMS[a].select_on)
-            more = [make_job(jobs_args(n), args.model, a, lr, s, ('test', ), data_root, base,
-                             args.searched) for s in rest]
-            for job in more:
-                job.name += f'_{n}it'
+            more = [job(n, a, lr, s, ('test', )) for s in rest]
             more_res = run_jobs(more, args.workers, _progress, store=store)
             tests = [r['test'] for j, r in zip(grid, grid_res)
                      if j.tag['arm'] == a and j.tag['lr'] == lr] + [r['test'] for r in more_res]

@@ -471,10 +471,16 @@ class PiecewiseG:
         work, packed = self._work(y)
         return apply_g(work, *packed).to(y.dtype)
 
+    def value_and_slope(self, y: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """g(y) and g'(y) from one pass, without autograd, in the dtype of
+        the work (float32 for half precision)."""
+        work, packed = self._work(y)
+        with torch.no_grad():
+            return g_formula(work.detach(), *packed)
+
     def derivative(self, y: torch.Tensor) -> torch.Tensor:
         """g'(y) element-wise (at a joint: of the lower piece; at a jump: 0)."""
-        work, packed = self._work(y)
-        return g_formula(work.detach(), *packed)[1].to(y.dtype)
+        return self.value_and_slope(y)[1].to(y.dtype)
 
 
 def build_g_functions(num_g: int, num_pieces: int, parameterization: str = 'bezier',

@@ -78,13 +78,43 @@ def soft_or(a: torch.Tensor, b: torch.Tensor, g_a: GFn = _identity,
     return ga + gb - ga * gb
 
 
+def _xor(a1: torch.Tensor, b2: torch.Tensor, a3: torch.Tensor, b4: torch.Tensor
+         ) -> torch.Tensor:
+    """OR(a3, b4) − AND(a1, b2) of the g'd operands."""
+    return torch.add(a3, b4).addcmul_(a3, b4, value=-1).addcmul_(a1, b2, value=-1)
+
+
+class _SoftXor(torch.autograd.Function):
+    """:func:`soft_xor` of four :class:`PiecewiseG` with both partial
+    derivatives formed in the forward pass: the backward is two products and
+    two tensors are kept, instead of the g's slopes and values and the
+    autograd graph of the products."""
+
+    @staticmethod
+    def forward(ctx, a, b, g1, g2, g3, g4):
+        (a1, s1), (b2, s2), (a3, s3), (b4, s4) = (
+            g.value_and_slope(x) for g, x in ((g1, a), (g2, b), (g3, a), (g4, b)))
+        # ∂/∂a = g3'(a)·(1 − g4(b)) − g1'(a)·g2(b), ∂/∂b likewise
+        ctx.save_for_backward(s3.addcmul_(s3, b4, value=-1).addcmul_(s1, b2, value=-1),
+                              s4.addcmul_(s4, a3, value=-1).addcmul_(s2, a1, value=-1))
+        return _xor(a1, b2, a3, b4).to(a.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        da, db = ctx.saved_tensors
+        return (grad * da).to(grad.dtype), (grad * db).to(grad.dtype), None, None, None, None
+
+
 def soft_xor(a: torch.Tensor, b: torch.Tensor, g_and: Sequence[GFn] = (_identity, _identity),
              g_or: Sequence[GFn] = (_identity, _identity)) -> torch.Tensor:
     """h_XOR = h_OR − h_AND, each with its own pair of g's (one per operand)."""
     g1, g2 = g_and
     g3, g4 = g_or
-    a1, b2, a3, b4 = g1(a), g2(b), g3(a), g4(b)
-    return a3 + b4 - a3 * b4 - a1 * b2
+    gs = (g1, g2, g3, g4)
+    if (all(isinstance(g, PiecewiseG) for g in gs) and torch.is_grad_enabled()
+            and (a.requires_grad or b.requires_grad) and not torch.compiler.is_compiling()):
+        return _SoftXor.apply(a, b, *gs)
+    return _xor(g1(a), g2(b), g3(a), g4(b))
 
 
 def soft_boundary(probs: torch.Tensor, gs: Sequence[GFn]) -> torch.Tensor:
@@ -290,7 +320,7 @@ def relaxed_biou(probs, label, gs, ignore_index=255, weight=None, class_reductio
     """
     probs = _as_probs(probs, from_logits)
     st = _Stats(probs, label, ignore_index, weight, sync)
-    band = boundary_band(label, st.c, tol, drop_bg, bg_index)
+    band = boundary_band(label, st.c, tol, drop_bg, bg_index, st.valid)
     w = st.w * band.to(st.w.dtype)
     inter, union, _ = _confusion(probs, st, gs[0], gs[1], w)
     iou = st.total(inter) / (st.total(union) + eps)

@@ -15,7 +15,7 @@ from mmengine.runner import Runner
 import search_faults  # noqa: F401  (registers InjectFailureHook)
 from mmseg_autoloss.search.fingerprint import check_resume, search_fingerprint
 from mmseg_autoloss.search.lock import WorkDirLock, WorkDirLocked
-from mmseg_autoloss.search.workers import describe_exit
+from mmseg_autoloss.search.workers import ProxyPool, describe_exit
 from mmseg_autoloss.utils.fileio import atomic_open, atomic_write_json
 
 
@@ -96,6 +96,25 @@ def test_atomic_write_keeps_the_old_file_on_error(tmp_path):
 def test_describe_exit():
     assert 'SIGKILL' in describe_exit(-9) and 'out-of-memory' in describe_exit(-9)
     assert describe_exit(-11) == 'killed by SIGSEGV' and describe_exit(3) == 'exited with code 3'
+
+
+def _exit_later(seconds: float, code: int) -> None:
+    time.sleep(seconds)
+    os._exit(code)
+
+
+def test_exit_codes_wait_for_a_worker_still_being_reaped():
+    """After a pool breaks, a worker whose exit code is not stored yet (the
+    executor's thread reaping it at the same moment) is asked again until it
+    is, so the event names how the worker died; without a break nobody waits."""
+    import multiprocessing as mp
+    proc = mp.get_context('fork').Process(target=_exit_later, args=(0.5, 3))
+    proc.start()
+    pool = ProxyPool(num_workers=1)
+    pool._procs = {proc.pid: proc}
+    assert proc.exitcode is None
+    assert pool._exit_codes(broken=False) == {proc.pid: None}
+    assert pool._exit_codes(broken=True) == {proc.pid: 3}
 
 
 def test_parent_death_signal_kills_an_orphan(tmp_path):

@@ -172,6 +172,24 @@ def test_identity_is_soft_jaccard_and_bf1_is_literal():
     assert got.item() == pytest.approx(ref.item(), abs=1e-9)
 
 
+def test_soft_xor_of_piecewise_gs_matches_the_autograd_formula():
+    """The XOR of four PiecewiseG (partial derivatives from the forward pass)
+    equals the formula differentiated by autograd through the same g's."""
+    gen = torch.Generator().manual_seed(4)
+    p0 = torch.softmax(torch.randn(2, C, 12, 12, generator=gen, dtype=torch.float64), 1)
+    w = torch.rand(p0.shape, generator=gen, dtype=torch.float64)
+    gs = build_g_functions(4, 1, control_points=PRESETS['voc_bf1']['control_points'])
+    wrapped = [(lambda g: (lambda y: g(y)))(g) for g in gs]  # not a PiecewiseG: autograd
+    out = []
+    for g in (gs, wrapped):
+        p = p0.clone().requires_grad_()
+        e = soft_xor(p, erode(p), g[:2], g[2:])
+        (e * w).sum().backward()
+        out.append((e.detach(), p.grad))
+    torch.testing.assert_close(out[0][0], out[1][0], rtol=0, atol=1e-14)
+    torch.testing.assert_close(out[0][1], out[1][1], rtol=1e-12, atol=1e-12)
+
+
 # ------------------------------------------------------------------ gradients
 @pytest.mark.parametrize('metric', METRICS)
 @pytest.mark.parametrize('params', ['identity', 'published'])
