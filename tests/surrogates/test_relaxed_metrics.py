@@ -184,10 +184,12 @@ def test_soft_xor_of_piecewise_gs_matches_the_autograd_formula():
     for g in (gs, wrapped):
         p = p0.clone().requires_grad_()
         e = soft_xor(p, erode(p), g[:2], g[2:])
+        out.append((e.detach(), type(e.grad_fn).__name__))
         (e * w).sum().backward()
-        out.append((e.detach(), p.grad))
+        out[-1] += (p.grad, )
+    assert out[0][1] == '_SoftXorBackward' and out[1][1] != '_SoftXorBackward'
     torch.testing.assert_close(out[0][0], out[1][0], rtol=0, atol=1e-14)
-    torch.testing.assert_close(out[0][1], out[1][1], rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(out[0][2], out[1][2], rtol=1e-12, atol=1e-12)
 
 
 # ------------------------------------------------------------------ gradients
