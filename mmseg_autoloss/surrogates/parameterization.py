@@ -281,8 +281,9 @@ def g_formula(y: torch.Tensor, consts: Union[torch.Tensor, Sequence[Sequence[flo
         # rounding can bring it to 0
         if isinstance(m, torch.Tensor) or min(m, 1 - m)**2 <= _SAFE_DISCRIMINANT:
             den.clamp_min_(_SQRT_FLOOR)
-        den.sqrt_()
-        t = den + m
+        # 1/D by rsqrt and D = D²·(1/D): as exact as sqrt and cheaper on a CPU
+        inv = den.rsqrt()
+        t = den.mul_(inv).add_(m) if reuse else den * inv + m
         s = x.div_(t)
         v = _affine(s, q, p, out=t if reuse else None).mul_(s)
         if not _is(base, 0):
@@ -291,7 +292,7 @@ def g_formula(y: torch.Tensor, consts: Union[torch.Tensor, Sequence[Sequence[flo
         sl = None
         if need_slope:
             # rounding (s a hair past 1 where dv/ds ends at 0) must not turn g' < 0
-            sl = _affine(s, qa, pa, out=s if reuse else None).div_(den).clamp_min_(0)
+            sl = _affine(s, qa, pa, out=s if reuse else None).mul_(inv).clamp_min_(0)
         if k == 0:
             value, slope = v, sl
         else:

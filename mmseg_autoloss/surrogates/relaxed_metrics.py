@@ -42,7 +42,7 @@ from typing import Callable, Dict, Optional, Sequence
 
 import torch
 
-from ..boundary import boundary_band, dilate, erode, label_edges
+from ..boundary import boundary_band, dilate, erode, valid_edges
 from ..utils.masks import indicator
 from .parameterization import METRIC_NUM_G, PiecewiseG, apply_g, check_target_metric
 from .sync import batch_sum
@@ -159,33 +159,48 @@ class _Stats:
                  weight: Optional[torch.Tensor], sync: bool):
         n, c = probs.shape[:2]
         self.n, self.c, self.sync = n, c, sync
-        self.valid = (label != ignore_index) & (label >= 0) & (label < c)
+        self.valid = (label >= 0) & (label < c)
+        if 0 <= ignore_index < c:
+            self.valid &= label != ignore_index
         self.label = (label * self.valid).long()  # ignored pixels -> class 0 (weight 0)
         self.weight = None if weight is None else weight.reshape(label.shape).to(probs.dtype)
         self.w = self.valid.to(probs.dtype)
         if self.weight is not None:
             self.w = self.w * self.weight
-        offs = torch.arange(n, device=label.device).view(n, 1, 1) * c
-        self.flat_idx = (self.label + offs).reshape(-1)
-        # Eagerly a 0/1 class mask (N, C, H, W) of the labels replaces the
-        # label gathers and the union's scatter by products and sums
-        # (vectorized, several times faster on a CPU, gradients included);
-        # inductor does better with the gathers and an einsum. Compared as
-        # floats (exact for class indices), several times faster than int64.
+        # Eagerly a 0/1 class mask (N, C, H, W) of the labels, 0 on ignored
+        # pixels, replaces the label gathers and scatters by products and
+        # sums (vectorized, several times faster on a CPU, gradients
+        # included); inductor does better with the gathers and an einsum.
+        # Compared as floats (exact for class indices), several times
+        # faster than int64.
         self.masked = not torch.compiler.is_compiling()
         if self.masked:
             classes = torch.arange(c, device=label.device, dtype=probs.dtype).view(1, c, 1, 1)
-            self.mask = indicator(torch.eq, self.label[:, None].to(probs.dtype), classes)
+            lab = torch.where(self.valid, self.label.to(probs.dtype), -1.0)
+            self.mask = indicator(torch.eq, lab[:, None], classes)
+        else:
+            offs = torch.arange(n, device=label.device).view(n, 1, 1) * c
+            self.flat_idx = (self.label + offs).reshape(-1)
+
+    def at_weight(self, w: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) per-pixel weights ``w`` at the pixels of each class
+        (masked path)."""
+        if w is self.w and self.weight is None:
+            return self.mask  # w is the 0/1 valid mask, already in the class mask
+        return self.mask * w[:, None]
 
     def per_class(self, values: torch.Tensor, index: Optional[torch.Tensor] = None
                   ) -> torch.Tensor:
         """Sum per-pixel values (N, H, W) into (N, C) by class (default: the label)."""
+        if index is None and self.masked:
+            return (values[:, None] * self.mask).sum((2, 3))
         idx = self.flat_idx if index is None else index
         out = values.new_zeros(self.n * self.c)
         return out.scatter_add(0, idx, values.reshape(-1)).view(self.n, self.c)
 
     def at_label(self, x: torch.Tensor) -> torch.Tensor:
-        """x[n, label[n, h, w], h, w] for a (N, C, H, W) tensor."""
+        """x[n, label[n, h, w], h, w] for a (N, C, H, W) tensor (any value on
+        ignored pixels: the callers weight them 0)."""
         if self.masked:
             return (x * self.mask).sum(1)
         return x.gather(1, self.label[:, None])[:, 0]
@@ -206,13 +221,16 @@ class _Stats:
 
 def _confusion(probs: torch.Tensor, st: _Stats, g_and: GFn, g_or: GFn, w: torch.Tensor):
     """Soft intersection, union and ground-truth count per (image, class)."""
-    inter = st.per_class(g_and(st.at_label(probs)) * w)
     or_all = g_or(probs)
-    count = st.per_class(w)
     # Σ_{label≠c} w·g_or(ỹ_c) + Σ_{label=c} w
     if st.masked:
-        union = (or_all * (w[:, None] - st.mask * w[:, None])).sum((2, 3))
+        w_at = st.at_weight(w)
+        count = w_at.sum((2, 3))
+        inter = (g_and(st.at_label(probs))[:, None] * w_at).sum((2, 3))
+        union = (or_all * (w[:, None] - w_at)).sum((2, 3))
     else:
+        count = st.per_class(w)
+        inter = st.per_class(g_and(st.at_label(probs)) * w)
         union = torch.einsum('nchw,nhw->nc', or_all, w) - st.per_class(st.at_label(or_all) * w)
     return inter, union + count, count
 
@@ -349,7 +367,7 @@ def relaxed_bf1(probs, label, gs, ignore_index=255, weight=None, class_reduction
     probs = _as_probs(probs, from_logits)
     st = _Stats(probs, label, ignore_index, weight, sync)
     classes = torch.arange(st.c, device=label.device)
-    gt_edge = label_edges(label) & st.valid
+    gt_edge = valid_edges(label, st.c, st.valid)
     # Dil_tol(BD(y_c)) for every class (no gradient flows into labels)
     near = dilate((st.label[:, None] == classes.view(1, -1, 1, 1)) & gt_edge[:, None],
                   tol).to(probs.dtype)
