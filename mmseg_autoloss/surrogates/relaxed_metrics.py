@@ -153,34 +153,43 @@ def check_labels(label: torch.Tensor, num_classes: int, ignore_index: int) -> No
 
 
 class _Stats:
-    """Per-pixel weights, safe labels and per-class sums of one batch."""
+    """Per-pixel weights, labels and per-class sums of one batch."""
 
     def __init__(self, probs: torch.Tensor, label: torch.Tensor, ignore_index: int,
                  weight: Optional[torch.Tensor], sync: bool):
         n, c = probs.shape[:2]
         self.n, self.c, self.sync = n, c, sync
-        self.valid = (label >= 0) & (label < c)
+        # Labels as floats (exact for class indices; every other value stays
+        # on its side of 0 and c) compared into 0/1 floats: on a CPU several
+        # times cheaper than int64 or bool tensors.
+        lab = label.to(probs.dtype)
+        self.valid01 = indicator(torch.ge, lab, 0.0).mul_(indicator(torch.lt, lab, float(c)))
         if 0 <= ignore_index < c:
-            self.valid &= label != ignore_index
-        self.label = (label * self.valid).long()  # ignored pixels -> class 0 (weight 0)
+            self.valid01.mul_(indicator(torch.ne, lab, float(ignore_index)))
+        self.labf = torch.addcmul(self.valid01 - 1, lab, self.valid01)  # the class, or -1
         self.weight = None if weight is None else weight.reshape(label.shape).to(probs.dtype)
-        self.w = self.valid.to(probs.dtype)
-        if self.weight is not None:
-            self.w = self.w * self.weight
+        self.w = self.valid01 if self.weight is None else self.valid01 * self.weight
         # Eagerly a 0/1 class mask (N, C, H, W) of the labels, 0 on ignored
         # pixels, replaces the label gathers and scatters by products and
         # sums (vectorized, several times faster on a CPU, gradients
         # included); inductor does better with the gathers and an einsum.
-        # Compared as floats (exact for class indices), several times
-        # faster than int64.
         self.masked = not torch.compiler.is_compiling()
         if self.masked:
             classes = torch.arange(c, device=label.device, dtype=probs.dtype).view(1, c, 1, 1)
-            lab = torch.where(self.valid, self.label.to(probs.dtype), -1.0)
-            self.mask = indicator(torch.eq, lab[:, None], classes)
+            self.mask = indicator(torch.eq, self.labf[:, None], classes)
         else:
             offs = torch.arange(n, device=label.device).view(n, 1, 1) * c
             self.flat_idx = (self.label + offs).reshape(-1)
+
+    @functools.cached_property
+    def valid(self) -> torch.Tensor:
+        """Bool (N, H, W): the pixels of a class (not ignored)."""
+        return self.valid01 > 0
+
+    @functools.cached_property
+    def label(self) -> torch.Tensor:
+        """int64 (N, H, W) labels, ignored pixels as class 0 (weight 0)."""
+        return self.labf.clamp(min=0).long()
 
     def at_weight(self, w: torch.Tensor) -> torch.Tensor:
         """(N, C, H, W) per-pixel weights ``w`` at the pixels of each class
@@ -431,9 +440,11 @@ _COMPILED: Dict[str, Callable] = {}
 
 def _compiled(target_metric: str) -> Callable:
     """``torch.compile`` of the metric's own function (one per metric, so
-    each has dynamo's recompile budget to itself)."""
+    each has dynamo's recompile budget to itself). Static shapes: a training
+    run has one crop size, and symbolic sizes in the boundary filters' index
+    arithmetic make inductor's code generation very slow."""
     if target_metric not in _COMPILED:
-        _COMPILED[target_metric] = torch.compile(_FNS[target_metric])
+        _COMPILED[target_metric] = torch.compile(_FNS[target_metric], dynamic=False)
     return _COMPILED[target_metric]
 
 
