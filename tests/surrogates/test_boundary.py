@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from scipy import ndimage
 
 from mmseg_autoloss.boundary import (boundary_band, class_boundaries, dilate, erode,
-                                     hard_boundary, label_edges)
+                                     hard_boundary, label_edges, valid_edges)
 
 
 @settings(max_examples=40, deadline=None)
@@ -105,3 +105,22 @@ def test_window_filter_gradient_equals_max_pool2d(shape, kernel, minimum):
     g_ref, = torch.autograd.grad(ref, x, g)
     g_out, = torch.autograd.grad(out, x, g)
     torch.testing.assert_close(g_out, g_ref, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize('num_classes', [4, 300])
+def test_valid_edges_bytes_and_wide_labels_equal_scipy(num_classes):
+    """Fewer than 255 classes are compared as bytes, more as float32: the
+    same edges, every value off the classes one "no class" value."""
+    rng = np.random.default_rng(num_classes)
+    # 256 and 259 wrap to classes 0 and 3 as bytes
+    values = np.array([0, 1, 2, 3, num_classes - 1, num_classes, 256, 259, 1000, -1])
+    # 3x3 blocks, so that a wrapped value next to its class would hide an edge
+    lab = np.kron(values[rng.integers(0, len(values), (2, 4, 4))], np.ones((1, 3, 3), int))
+    valid = (lab >= 0) & (lab < num_classes)
+    merged = np.where(valid, lab, -1)
+    ref = np.stack([(ndimage.maximum_filter(m, 3, mode='nearest') !=
+                     ndimage.minimum_filter(m, 3, mode='nearest')) for m in merged]) & valid
+    label = torch.from_numpy(lab)
+    np.testing.assert_array_equal(valid_edges(label, num_classes).numpy(), ref)
+    np.testing.assert_array_equal(
+        valid_edges(label, num_classes, torch.from_numpy(valid)).numpy(), ref)
