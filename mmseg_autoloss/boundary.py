@@ -181,7 +181,7 @@ def valid_edges(label: torch.Tensor, num_classes: int,
 
     Every value outside ``[0, num_classes)`` (or outside ``valid``) is one
     "no class" value here, which changes no class's boundary and lets up to
-    254 classes be compared as bytes.
+    254 classes be compared as bytes (eagerly).
 
     Args:
         label (Tensor): Integer map(s) (H, W) or (N, H, W).
@@ -191,7 +191,9 @@ def valid_edges(label: torch.Tensor, num_classes: int,
     """
     if valid is None:
         valid = (label >= 0) & (label < num_classes)
-    lab = label.to(torch.uint8) if num_classes < 255 else label
+    # bytes eagerly; inductor's kernels measured slower with them
+    small = num_classes < 255 and not torch.compiler.is_compiling()
+    lab = label.to(torch.uint8) if small else label
     return label_edges(torch.where(valid, lab, num_classes)) & valid
 
 

@@ -159,37 +159,47 @@ class _Stats:
                  weight: Optional[torch.Tensor], sync: bool):
         n, c = probs.shape[:2]
         self.n, self.c, self.sync = n, c, sync
-        # Labels as floats (exact for class indices; every other value stays
-        # on its side of 0 and c) compared into 0/1 floats: on a CPU several
-        # times cheaper than int64 or bool tensors.
-        lab = label.to(probs.dtype)
-        self.valid01 = indicator(torch.ge, lab, 0.0).mul_(indicator(torch.lt, lab, float(c)))
-        if 0 <= ignore_index < c:
-            self.valid01.mul_(indicator(torch.ne, lab, float(ignore_index)))
-        self.labf = torch.addcmul(self.valid01 - 1, lab, self.valid01)  # the class, or -1
+        self._valid = self._label = None
         self.weight = None if weight is None else weight.reshape(label.shape).to(probs.dtype)
-        self.w = self.valid01 if self.weight is None else self.valid01 * self.weight
-        # Eagerly a 0/1 class mask (N, C, H, W) of the labels, 0 on ignored
-        # pixels, replaces the label gathers and scatters by products and
-        # sums (vectorized, several times faster on a CPU, gradients
-        # included); inductor does better with the gathers and an einsum.
+        # Eagerly the labels become floats (exact for class indices; every
+        # other value stays on its side of 0 and c) compared into 0/1 floats,
+        # on a CPU several times cheaper than int64 or bool tensors, and a
+        # 0/1 class mask (N, C, H, W), 0 on ignored pixels, replaces the label
+        # gathers and scatters by products and sums (vectorized, gradients
+        # included). Inductor does better with integer labels, the gathers
+        # and an einsum (measured slower with the float form).
         self.masked = not torch.compiler.is_compiling()
         if self.masked:
+            lab = label.to(probs.dtype)
+            self.valid01 = indicator(torch.ge, lab, 0.0).mul_(indicator(torch.lt, lab, float(c)))
+            if 0 <= ignore_index < c:
+                self.valid01.mul_(indicator(torch.ne, lab, float(ignore_index)))
+            self.labf = torch.addcmul(self.valid01 - 1, lab, self.valid01)  # the class, or -1
             classes = torch.arange(c, device=label.device, dtype=probs.dtype).view(1, c, 1, 1)
             self.mask = indicator(torch.eq, self.labf[:, None], classes)
         else:
+            self._valid = (label != ignore_index) & (label >= 0) & (label < c)
+            self._label = (label * self._valid).long()  # ignored pixels -> class 0 (weight 0)
+            self.valid01 = self._valid.to(probs.dtype)
             offs = torch.arange(n, device=label.device).view(n, 1, 1) * c
-            self.flat_idx = (self.label + offs).reshape(-1)
+            self.flat_idx = (self._label + offs).reshape(-1)
+        self.w = self.valid01 if self.weight is None else self.valid01 * self.weight
 
-    @functools.cached_property
+    # eagerly built on first use (functools.cached_property takes a lock,
+    # which would break torch.compile's graph)
+    @property
     def valid(self) -> torch.Tensor:
         """Bool (N, H, W): the pixels of a class (not ignored)."""
-        return self.valid01 > 0
+        if self._valid is None:
+            self._valid = self.valid01 > 0
+        return self._valid
 
-    @functools.cached_property
+    @property
     def label(self) -> torch.Tensor:
         """int64 (N, H, W) labels, ignored pixels as class 0 (weight 0)."""
-        return self.labf.clamp(min=0).long()
+        if self._label is None:
+            self._label = self.labf.clamp(min=0).long()
+        return self._label
 
     def at_weight(self, w: torch.Tensor) -> torch.Tensor:
         """(N, C, H, W) per-pixel weights ``w`` at the pixels of each class
@@ -230,16 +240,18 @@ class _Stats:
 
 def _confusion(probs: torch.Tensor, st: _Stats, g_and: GFn, g_or: GFn, w: torch.Tensor):
     """Soft intersection, union and ground-truth count per (image, class)."""
-    or_all = g_or(probs)
-    # Σ_{label≠c} w·g_or(ỹ_c) + Σ_{label=c} w
+    # union: Σ_{label≠c} w·g_or(ỹ_c) + Σ_{label=c} w. (The order of the
+    # terms is the one inductor schedules best, measured.)
     if st.masked:
         w_at = st.at_weight(w)
-        count = w_at.sum((2, 3))
         inter = (g_and(st.at_label(probs))[:, None] * w_at).sum((2, 3))
+        or_all = g_or(probs)
+        count = w_at.sum((2, 3))
         union = (or_all * (w[:, None] - w_at)).sum((2, 3))
     else:
-        count = st.per_class(w)
         inter = st.per_class(g_and(st.at_label(probs)) * w)
+        or_all = g_or(probs)
+        count = st.per_class(w)
         union = torch.einsum('nchw,nhw->nc', or_all, w) - st.per_class(st.at_label(or_all) * w)
     return inter, union + count, count
 
