@@ -168,11 +168,10 @@ def label_edges(label: torch.Tensor) -> torch.Tensor:
     if label.dim() not in (2, 3):
         raise ValueError(f'label must be (H, W) or (N, H, W), got shape {tuple(label.shape)}')
     lab = label if label.dtype == torch.uint8 else label.to(torch.float32)
-    # uint8: 255 - v reflects exactly; float32: -v
-    top = 255 - lab if lab.dtype == torch.uint8 else -lab
-    hi, rhi = _window_extreme(_window_extreme(torch.stack([lab, top]), 3, -1, False), 3, -2,
-                              False)
-    return hi != (255 - rhi if lab.dtype == torch.uint8 else -rhi)
+    ref = 255 if lab.dtype == torch.uint8 else 0  # v -> ref - v reverses the order exactly
+    hi, rhi = _window_extreme(_window_extreme(torch.stack([lab, ref - lab]), 3, -1, False), 3,
+                              -2, False)
+    return hi != ref - rhi
 
 
 def valid_edges(label: torch.Tensor, num_classes: int,

@@ -212,7 +212,7 @@ class _Stats:
                   ) -> torch.Tensor:
         """Sum per-pixel values (N, H, W) into (N, C) by class (default: the label)."""
         if index is None and self.masked:
-            return (values[:, None] * self.mask).sum((2, 3))
+            return self.at_weight(values).sum((2, 3))
         idx = self.flat_idx if index is None else index
         out = values.new_zeros(self.n * self.c)
         return out.scatter_add(0, idx, values.reshape(-1)).view(self.n, self.c)
