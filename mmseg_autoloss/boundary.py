@@ -12,9 +12,10 @@ count neither for the min nor for the max. They run as window doubling
 kernel for wide windows); with a gradient, a small autograd Function routes
 each output's gradient to the first extreme of its window, as
 ``F.max_pool2d`` (the authors' code) does. ``torch.compile`` traces the same
-code: inductor's pooling kernels measured twice as slow as this on a CPU (the
-tests keep ``F.max_pool2d`` as the oracle). The same functions serve hard
-masks (bool, integer; metrics) and soft masks (surrogates).
+code for soft masks (inductor's pooling kernels measured twice as slow on a
+CPU; the tests keep ``F.max_pool2d`` as the oracle); the label-side
+operators run eagerly under it. The same functions serve hard masks (bool,
+integer; metrics) and soft masks (surrogates).
 """
 from typing import List, Optional
 
@@ -174,13 +175,18 @@ def label_edges(label: torch.Tensor) -> torch.Tensor:
     return hi != ref - rhi
 
 
+# The label-side operators below have no gradient and run eagerly under
+# torch.compile (a graph break): inductor's CPU kernels for bool and byte
+# masks measured 15-100x slower than these eager ones. The losses call them
+# before any differentiable work, so the break does not split that graph.
+@torch.compiler.disable
 def valid_edges(label: torch.Tensor, num_classes: int,
                 valid: Optional[torch.Tensor] = None) -> torch.Tensor:
     """:func:`label_edges` at the pixels of a class: BD(y_c) of its own class.
 
     Every value outside ``[0, num_classes)`` (or outside ``valid``) is one
     "no class" value here, which changes no class's boundary and lets up to
-    254 classes be compared as bytes (eagerly).
+    254 classes be compared as bytes.
 
     Args:
         label (Tensor): Integer map(s) (H, W) or (N, H, W).
@@ -190,23 +196,32 @@ def valid_edges(label: torch.Tensor, num_classes: int,
     """
     if valid is None:
         valid = (label >= 0) & (label < num_classes)
-    # bytes eagerly; inductor's kernels measured slower with them
-    small = num_classes < 255 and not torch.compiler.is_compiling()
-    lab = label.to(torch.uint8) if small else label
+    lab = label.to(torch.uint8) if num_classes < 255 else label
     return label_edges(torch.where(valid, lab, num_classes)) & valid
 
 
-def class_boundaries(label: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """Per-class boundaries BD(y_c) as a bool (N, C, H, W) tensor.
+@torch.compiler.disable
+def class_boundaries(label: torch.Tensor, num_classes: int, tol: int = 0,
+                     edges: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Per-class boundaries Dil_tol(BD(y_c)) as a bool (N, C, H, W) tensor.
 
     Values outside ``[0, num_classes)`` (ignore) belong to no class but are
     "outside" for their neighbours, like an all-zero one-hot row.
+
+    Args:
+        label (Tensor): Integer map(s) (H, W) or (N, H, W).
+        num_classes (int): Number of classes.
+        tol (int): Dilation half width; 0 gives BD(y_c).
+        edges (Tensor, optional): ``valid_edges(label, num_classes, valid)``
+            if the caller has it (it also carries the caller's valid mask).
     """
     lab = label if label.dim() == 3 else label[None]
+    edges = valid_edges(lab, num_classes) if edges is None else edges.view(lab.shape)
     classes = torch.arange(num_classes, device=label.device).view(1, -1, 1, 1)
-    return (lab[:, None] == classes) & valid_edges(lab, num_classes)[:, None]
+    return dilate((lab[:, None] == classes) & edges[:, None], tol)
 
 
+@torch.compiler.disable
 def boundary_band(label: torch.Tensor, num_classes: int, tol: int, drop_bg: bool = False,
                   bg_index: int = 0, valid: Optional[torch.Tensor] = None) -> torch.Tensor:
     """The BIoU band: pixels within ``tol`` of a ground-truth boundary.

@@ -20,7 +20,7 @@ from typing import Callable, Optional
 
 import torch
 
-from ..boundary import class_boundaries, dilate
+from ..boundary import class_boundaries
 
 __all__ = ['MASK_SOURCES', 'MASK_REGIONS', 'class_soft_masks', 'boundary_emphasis',
            'masked_class_scores', 'recam_pooled_ce', 'boundary_recam_loss']
@@ -73,7 +73,7 @@ def boundary_emphasis(label: torch.Tensor, num_classes: int, tol: int,
     Returns:
         Tensor: (N, C, H, W) float factor >= 1.
     """
-    band = dilate(class_boundaries(label, num_classes), tol).float()
+    band = class_boundaries(label, num_classes, tol).float()
     return 1.0 + boundary_weight * band
 
 

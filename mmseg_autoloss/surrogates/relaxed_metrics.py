@@ -42,7 +42,7 @@ from typing import Callable, Dict, Optional, Sequence
 
 import torch
 
-from ..boundary import boundary_band, dilate, erode, valid_edges
+from ..boundary import boundary_band, class_boundaries, dilate, erode, valid_edges
 from ..utils.masks import indicator
 from .parameterization import METRIC_NUM_G, PiecewiseG, apply_g, check_target_metric
 from .sync import batch_sum
@@ -357,9 +357,10 @@ def relaxed_biou(probs, label, gs, ignore_index=255, weight=None, class_reductio
         drop_bg (bool): The background class's boundary does not form the band.
         bg_index (int): Background class index.
     """
-    probs = _as_probs(probs, from_logits)
+    # label-side first: under compile it runs eagerly without splitting the graph
     st = _Stats(probs, label, ignore_index, weight, sync)
     band = boundary_band(label, st.c, tol, drop_bg, bg_index, st.valid)
+    probs = _as_probs(probs, from_logits)
     w = st.w * band.to(st.w.dtype)
     inter, union, _ = _confusion(probs, st, gs[0], gs[1], w)
     iou = st.total(inter) / (st.total(union) + eps)
@@ -385,13 +386,11 @@ def relaxed_bf1(probs, label, gs, ignore_index=255, weight=None, class_reduction
     prediction's boundary on the padding counts against precision unless
     the network predicts one class there.
     """
-    probs = _as_probs(probs, from_logits)
     st = _Stats(probs, label, ignore_index, weight, sync)
-    classes = torch.arange(st.c, device=label.device)
     gt_edge = valid_edges(label, st.c, st.valid)
     # Dil_tol(BD(y_c)) for every class (no gradient flows into labels)
-    near = dilate((st.label[:, None] == classes.view(1, -1, 1, 1)) & gt_edge[:, None],
-                  tol).to(probs.dtype)
+    near = class_boundaries(label, st.c, tol, gt_edge).to(probs.dtype)
+    probs = _as_probs(probs, from_logits)
     e = soft_boundary(probs, gs)
     pe = e if st.weight is None else e * st.weight[:, None]
     n_pred = st.total(pe.sum((2, 3)))
@@ -402,7 +401,7 @@ def relaxed_bf1(probs, label, gs, ignore_index=255, weight=None, class_reduction
     n_gt = st.total(st.per_class(w_edge))
     present = n_gt.detach() > 0
     if drop_bg and 0 <= bg_index < st.c:
-        present = present & (classes != bg_index)
+        present = present & (torch.arange(st.c, device=label.device) != bg_index)
     p = match_p / (n_pred + eps)
     r = match_r / (n_gt + eps)
     return _finish(_mean(2 * p * r / (p + r + eps), present), st)

@@ -61,6 +61,8 @@ def test_edges_boundaries_band_equal_scipy(seed, h, w, c, tol, drop_bg):
     label = torch.from_numpy(lab)
     cross = np.ones((3, 3), bool)
     bd = class_boundaries(label, c).numpy()
+    near = class_boundaries(label, c, tol).numpy()
+    square = np.ones((2 * tol + 1, 2 * tol + 1), bool)
     band_ref = np.zeros((2, h, w), bool)
     for i in range(2):
         for k in range(c):
@@ -68,11 +70,12 @@ def test_edges_boundaries_band_equal_scipy(seed, h, w, c, tol, drop_bg):
             # image border is not a boundary: outside counts as inside
             ref = m & ~ndimage.binary_erosion(m, cross, border_value=1)
             np.testing.assert_array_equal(bd[i, k], ref)
+            np.testing.assert_array_equal(near[i, k], ndimage.binary_dilation(ref, square)
+                                          if tol and ref.any() else ref)
             np.testing.assert_array_equal(hard_boundary(torch.from_numpy(m).double()).numpy(),
                                           ref.astype(float))
             if not (drop_bg and k == 0) and ref.any():
-                band_ref[i] |= ndimage.binary_dilation(
-                    ref, np.ones((2 * tol + 1, 2 * tol + 1), bool)) if tol else ref
+                band_ref[i] |= ndimage.binary_dilation(ref, square) if tol else ref
     np.testing.assert_array_equal(boundary_band(label, c, tol, drop_bg).numpy(), band_ref)
     # a pixel differs from a 3x3 neighbour (any value, void included)
     edges = label_edges(label).numpy()
