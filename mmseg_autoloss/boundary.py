@@ -15,16 +15,19 @@ each output's gradient to the first extreme of its window, as
 code for soft masks (inductor's pooling kernels measured twice as slow on a
 CPU; the tests keep ``F.max_pool2d`` as the oracle); the label-side
 operators run eagerly under it. The same functions serve hard masks (bool,
-integer; metrics) and soft masks (surrogates).
+integer; metrics) and soft masks (surrogates). :func:`dilate_at` reads a
+dilation at one channel per pixel (BF1's recall) with the same values and
+gradient, through a gather instead of the filter's backward.
 """
 from typing import List, Optional
 
 import torch
+import torch.nn.functional as F
 
 from .utils.masks import indicator
 
-__all__ = ['check_tol', 'erode', 'dilate', 'hard_boundary', 'label_edges', 'valid_edges',
-           'class_boundaries', 'boundary_band']
+__all__ = ['check_tol', 'erode', 'dilate', 'dilate_at', 'hard_boundary', 'label_edges',
+           'valid_edges', 'class_boundaries', 'boundary_band']
 
 
 def check_tol(tol) -> int:
@@ -142,6 +145,51 @@ def dilate(x: torch.Tensor, tol: int) -> torch.Tensor:
     """
     tol = check_tol(tol)
     return x if tol == 0 else _pool(x, 2 * tol + 1)
+
+
+def dilate_at(x: torch.Tensor, index: torch.Tensor, tol: int) -> torch.Tensor:
+    """``dilate(x, tol)`` read at one channel per pixel: channel
+    ``index[n, h, w]`` of the dilation at (n, h, w).
+
+    Equal to ``dilate(x, tol).gather(1, index[:, None])[:, 0]`` with the
+    same gradient (each output's to the first maximum of its window in
+    row-major order, as ``F.max_pool2d``), without dilating every channel
+    along both axes and keeping the filter's route for the backward: the
+    rows are max-filtered without a gradient, the window's row and then its
+    column are found at the selected channel only, and the gradient flows
+    through one gather of ``x``. ``torch.max`` over a dimension returns the
+    first maximal index, which keeps the first-extreme rule.
+
+    Args:
+        x (Tensor): Floating (N, C, H, W).
+        index (Tensor): int64 (N, H, W) channels in ``[0, C)``.
+        tol (int): Half width of the window in pixels.
+
+    Returns:
+        Tensor: (N, H, W), differentiable in ``x``.
+    """
+    tol = check_tol(tol)
+    if x.dim() != 4 or tuple(index.shape) != (x.shape[0], *x.shape[2:]):
+        raise ValueError(f'expected x (N, C, H, W) and index (N, H, W), got shapes '
+                         f'{tuple(x.shape)} and {tuple(index.shape)}')
+    if tol == 0:
+        return x.gather(1, index[:, None])[:, 0]
+    n, c, h, w = x.shape
+    k = 2 * tol + 1
+    with torch.no_grad():
+        v = x.detach()
+        # rows of every window: (N, C, H, W, k) views of the row-filtered map
+        rows = F.pad(_window_extreme(v, k, -1, False), (0, 0, tol, tol), value=float('-inf'))
+        at = index[:, None, :, :, None].expand(n, 1, h, w, k)
+        top = torch.arange(h, device=x.device).view(1, h, 1) - tol
+        row = top + rows.unfold(2, k, 1).gather(1, at).max(-1).indices[:, 0]
+        # that row's columns at the selected channel (channel and row merge into one dim)
+        cols = F.pad(v, (tol, tol), value=float('-inf')).unfold(3, k, 1).reshape(n, c * h, w, k)
+        plane = index * h + row
+        left = torch.arange(w, device=x.device) - tol
+        col = left + cols.gather(1, plane[..., None].expand(n, h, w, k)).max(-1).indices
+        flat = (plane * w + col).view(n, -1)
+    return x.reshape(n, -1).gather(1, flat).view(n, h, w)
 
 
 def hard_boundary(mask: torch.Tensor) -> torch.Tensor:

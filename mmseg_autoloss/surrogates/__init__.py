@@ -4,8 +4,8 @@ Importable without mmseg and mmengine::
 
     from mmseg_autoloss.surrogates import relaxed_metric
 """
-from ..boundary import (boundary_band, class_boundaries, dilate, erode, hard_boundary,
-                        label_edges, valid_edges)
+from ..boundary import (boundary_band, class_boundaries, dilate, dilate_at, erode,
+                        hard_boundary, label_edges, valid_edges)
 from .parameterization import (DEFAULT_NUM_PIECES, METRIC_NUM_G, METRICS, PARAMETERIZATIONS,
                                PiecewiseG, apply_g, bezier_g, build_g_functions,
                                check_control_points, check_parameterization, check_target_metric,
@@ -19,7 +19,7 @@ from .relaxed_metrics import (CLASS_REDUCTIONS, check_labels, relaxed_bf1, relax
                               relaxed_miou_image, soft_and, soft_boundary, soft_or, soft_xor)
 
 __all__ = [
-    'erode', 'dilate', 'hard_boundary', 'label_edges', 'valid_edges', 'class_boundaries',
+    'erode', 'dilate', 'dilate_at', 'hard_boundary', 'label_edges', 'valid_edges', 'class_boundaries',
     'boundary_band',
     'METRICS', 'METRIC_NUM_G', 'DEFAULT_NUM_PIECES', 'PARAMETERIZATIONS', 'num_theta',
     'num_params_per_g', 'identity_theta', 'theta_to_control_points', 'control_points_to_theta',

@@ -42,7 +42,7 @@ from typing import Callable, Dict, Optional, Sequence
 
 import torch
 
-from ..boundary import boundary_band, class_boundaries, dilate, erode, valid_edges
+from ..boundary import boundary_band, class_boundaries, dilate_at, erode, valid_edges
 from ..utils.masks import indicator
 from .parameterization import METRIC_NUM_G, PiecewiseG, apply_g, check_target_metric
 from .sync import batch_sum
@@ -397,7 +397,7 @@ def relaxed_bf1(probs, label, gs, ignore_index=255, weight=None, class_reduction
     match_p = st.total(torch.einsum('nchw,nchw->nc', pe, near))
     # a GT boundary pixel is in BD(y_c) of its own class only
     w_edge = st.w * gt_edge.to(st.w.dtype)
-    match_r = st.total(st.per_class(st.at_label(dilate(e, tol)) * w_edge))
+    match_r = st.total(st.per_class(dilate_at(e, st.label, tol) * w_edge))
     n_gt = st.total(st.per_class(w_edge))
     present = n_gt.detach() > 0
     if drop_bg and 0 <= bg_index < st.c:

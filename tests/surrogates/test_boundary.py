@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage
 
-from mmseg_autoloss.boundary import (boundary_band, class_boundaries, dilate, erode,
+from mmseg_autoloss.boundary import (boundary_band, class_boundaries, dilate, dilate_at, erode,
                                      hard_boundary, label_edges, valid_edges)
 
 
@@ -127,3 +127,31 @@ def test_valid_edges_bytes_and_wide_labels_equal_scipy(num_classes):
     np.testing.assert_array_equal(valid_edges(label, num_classes).numpy(), ref)
     np.testing.assert_array_equal(
         valid_edges(label, num_classes, torch.from_numpy(valid)).numpy(), ref)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), h=st.integers(1, 12), w=st.integers(1, 12),
+       c=st.integers(1, 4), tol=st.integers(0, 6), ties=st.booleans())
+def test_dilate_at_equals_max_pool2d_at_channel(seed, h, w, c, tol, ties):
+    """dilate_at = F.max_pool2d's dilation read at one channel per pixel, in
+    value and gradient (first maximum of the window, ties included)."""
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.rand(2, c, h, w, generator=gen, dtype=torch.float64)
+    if ties:
+        x = (x * 3).round()
+    x.requires_grad_()
+    index = torch.randint(0, c, (2, h, w), generator=gen)
+    g = torch.rand(2, h, w, generator=gen, dtype=torch.float64)
+    ref = F.max_pool2d(x, 2 * tol + 1, 1, tol).gather(1, index[:, None])[:, 0]
+    out = dilate_at(x, index, tol)
+    assert torch.equal(out, ref)
+    g_ref, = torch.autograd.grad(ref, x, g)
+    g_out, = torch.autograd.grad(out, x, g)
+    torch.testing.assert_close(g_out, g_ref, rtol=0, atol=1e-12)
+
+
+def test_dilate_at_bad_input():
+    with pytest.raises(ValueError, match='index'):
+        dilate_at(torch.zeros(1, 2, 3, 3), torch.zeros(1, 3, 4, dtype=torch.long), 1)
+    with pytest.raises(ValueError, match='tol'):
+        dilate_at(torch.zeros(1, 2, 3, 3), torch.zeros(1, 3, 3, dtype=torch.long), 1.5)
