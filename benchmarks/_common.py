@@ -28,6 +28,8 @@ import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
+from mmengine.hooks import Hook
+
 from mmseg_autoloss.utils.stats import mean_std  # noqa: F401  (the studies import it from here)
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -60,6 +62,14 @@ class Job:
         threads: torch CPU threads for this run.
         name: Unique experiment name (mmengine's logger/visualizer instances).
         tag: Free-form data returned with the result (arm, lr, ...).
+        classwise: Also return per-class values (``IoU.<class>``, ...).
+        val_interval: Also validate every so many iterations during
+            training; the result's ``curve`` lists (iteration, val mIoU).
+        cfg_options: Merged into the config after loading it (as
+            ``--cfg-options``), e.g. other data loaders.
+        checkpoint_interval: Keep the latest checkpoint every so many
+            iterations in ``work_dir`` and resume from it when the job runs
+            again (a killed long run loses at most that much); 0 keeps none.
     """
     config: str
     work_dir: str
@@ -77,6 +87,10 @@ class Job:
     threads: int = 1
     name: str = ''
     tag: Dict[str, Any] = field(default_factory=dict)
+    classwise: bool = False
+    val_interval: int = 0
+    cfg_options: Dict[str, Any] = field(default_factory=dict)
+    checkpoint_interval: int = 0
 
     def __post_init__(self) -> None:
         for key in ('iters', 'batch_size', 'threads'):
@@ -101,6 +115,8 @@ def build_config(job: Job):
     from mmengine.config import Config
     path = job.config if osp.isabs(job.config) else osp.join(REPO, job.config)
     cfg = Config.fromfile(path)
+    if job.cfg_options:
+        cfg.merge_from_dict(job.cfg_options)
     cfg.work_dir = job.work_dir
     cfg.experiment_name = job.name or osp.basename(osp.normpath(job.work_dir))
     if cfg.get('visualizer') is not None:
@@ -118,19 +134,27 @@ def build_config(job: Job):
     for split in ('train', ) + SPLITS:
         cfg[f'{split}_dataloader'].dataset.data_root = job.data_root
     cfg.train_dataloader.batch_size = job.batch_size
-    # No validation during training: each split is evaluated once at the end.
-    # (the loop validates at its last iteration unless val_begin is past it)
-    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=job.iters,
-                         val_begin=job.iters + 1, val_interval=job.iters + 1)
+    # No validation during training unless asked: each split is evaluated
+    # once at the end (the loop validates at its last iteration unless
+    # val_begin is past it).
+    every = job.val_interval or job.iters + 1
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=job.iters, val_begin=every,
+                         val_interval=every)
     cfg.val_cfg = dict(type='ValLoop')
     cfg.test_cfg = dict(type='TestLoop')
     _set_poly_end(cfg.param_scheduler, job.iters)
     # A list: mmengine reads a bare dict with a ``metrics`` key as an
     # Evaluator config, not as the metric SegMetric.
-    evaluator = [dict(type='SegMetric', metrics=list(job.metrics), tol=job.tol, q=tuple(job.q))]
+    evaluator = [dict(type='SegMetric', metrics=list(job.metrics), tol=job.tol, q=tuple(job.q),
+                      classwise=job.classwise)]
     cfg.val_evaluator = evaluator
     cfg.test_evaluator = evaluator
-    cfg.default_hooks.checkpoint = None  # nothing to resume: no weights are kept
+    if job.checkpoint_interval:
+        cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False,
+                                            interval=job.checkpoint_interval, max_keep_ckpts=1)
+        cfg.resume = True  # from work_dir's latest checkpoint, if any
+    else:
+        cfg.default_hooks.checkpoint = None  # nothing to resume: no weights are kept
     cfg.default_hooks.pop('visualization', None)
     cfg.default_hooks.logger.interval = max(1, job.iters // 3)
     cfg.custom_hooks = [h for h in cfg.get('custom_hooks', []) or []
@@ -152,16 +176,24 @@ def train_and_evaluate(job: Job) -> Dict[str, Any]:
         import mmseg_autoloss  # noqa: F401  (registers the plugin)
         from mmengine.runner import Runner
         cfg = build_config(job)
+        resumed_at = _checkpoint_iter(job.work_dir) if job.checkpoint_interval else 0
         with warnings.catch_warnings():
             # MMSeg's deprecation notices would repeat once per run.
             warnings.simplefilter('ignore')
             runner = Runner.from_cfg(cfg)
+            curve: List[Tuple[int, float]] = []
+            if job.val_interval:
+                runner.register_hook(_CurveHook(curve), priority='LOWEST')
             start = time.perf_counter()
             runner.train()
             train_s = time.perf_counter() - start
             out: Dict[str, Any] = dict(name=cfg.experiment_name, seed=job.seed,
                                        lr=float(cfg.optim_wrapper.optimizer.lr),
                                        tag=dict(job.tag), train_s=train_s)
+            if resumed_at:
+                out['resumed_at'] = resumed_at
+            if job.val_interval:
+                out['curve'] = curve
             start = time.perf_counter()
             for split in job.splits:
                 metrics = runner.val() if split == 'val' else runner.test()
@@ -171,6 +203,25 @@ def train_and_evaluate(job: Job) -> Dict[str, Any]:
     finally:
         torch.set_num_threads(old_threads)
     return out
+
+
+class _CurveHook(Hook):
+    """Appends (iteration, val mIoU) to a list after each validation."""
+
+    def __init__(self, curve: List[Tuple[int, float]]) -> None:
+        self.curve = curve
+
+    def after_val_epoch(self, runner, metrics=None) -> None:
+        if metrics and 'mIoU' in metrics:
+            self.curve.append((runner.iter, float(metrics['mIoU'])))
+
+
+def _checkpoint_iter(work_dir: str) -> int:
+    """The iteration of ``work_dir``'s latest checkpoint (0: none)."""
+    from mmengine.runner import find_latest_checkpoint
+    path = find_latest_checkpoint(work_dir) if osp.isdir(work_dir) else None
+    stem = osp.splitext(osp.basename(path or ''))[0]
+    return int(stem[5:]) if stem.startswith('iter_') and stem[5:].isdigit() else 0
 
 
 class ResultStore:
@@ -185,7 +236,10 @@ class ResultStore:
         path: The ``.jsonl`` file (created with its folder).
     """
 
-    VOLATILE = ('work_dir', 'threads', 'tag')
+    VOLATILE = ('work_dir', 'threads', 'tag', 'checkpoint_interval')
+    # Fields added after the first stores were written: in the key only when
+    # set, so the runs already stored are found again.
+    LATER = ('classwise', 'val_interval', 'cfg_options')
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -202,7 +256,8 @@ class ResultStore:
 
     @classmethod
     def key(cls, job: Any) -> str:
-        fields = {k: v for k, v in asdict(job).items() if k not in cls.VOLATILE}
+        fields = {k: v for k, v in asdict(job).items()
+                  if k not in cls.VOLATILE and not (k in cls.LATER and not v)}
         digest = hashlib.sha1(json.dumps(fields, sort_keys=True, default=str).encode())
         return f'{getattr(job, "name", "")}@{digest.hexdigest()[:12]}'
 
@@ -276,6 +331,67 @@ def run_jobs(jobs: Sequence[Job], workers: int = 2,
         for fut in cf.as_completed(futures):
             finished(futures[fut], fut.result())
     return results  # type: ignore[return-value]
+
+
+def run_adaptive(jobs: Sequence[Job], workers: int,
+                 then: Callable[[Job, Dict[str, Any]], Sequence[Job]],
+                 store: Optional[ResultStore] = None,
+                 on_result: Optional[Callable[[Job, Dict[str, Any]], None]] = None
+                 ) -> List[Tuple[Job, Dict[str, Any]]]:
+    """Run ``jobs`` and the jobs their results call for, keeping every worker
+    busy: ``then(job, result)`` returns follow-up jobs (e.g. more seeds once a
+    learning-rate grid is complete), which go to the front of the queue.
+
+    Args:
+        jobs: The first runs, in the order they should start.
+        workers: Spawned worker processes (>= 1).
+        then: Called once per finished job (also for results taken from
+            ``store``), in this process.
+        store: Keeps each finished result; jobs already in it are not run.
+        on_result: Called with (job, result) as each job finishes, after
+            ``then`` (not for results taken from ``store``).
+
+    Returns:
+        list[tuple]: (job, result) of every job, in the order they finished.
+    """
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f'workers must be an integer >= 1, got {workers!r}')
+    queue = list(jobs)
+    done: List[Tuple[Job, Dict[str, Any]]] = []
+    seen = set()
+
+    def finished(job: Job, result: Dict[str, Any]) -> None:
+        done.append((job, result))
+        queue[:0] = [j for j in then(job, result)]
+
+    threads = max([j.threads for j in jobs] or [1])
+    with cf.ProcessPoolExecutor(workers, mp_context=mp.get_context('spawn'),
+                                initializer=_init_worker, initargs=(threads, os.getpid())) as pool:
+        running: Dict[cf.Future, Job] = {}
+        while queue or running:
+            while queue and len(running) < workers:
+                job = queue.pop(0)
+                key = ResultStore.key(job)
+                if key in seen:
+                    continue
+                seen.add(key)
+                cached = None if store is None else store.get(job)
+                if cached is not None:
+                    finished(job, cached)
+                else:
+                    running[pool.submit(train_and_evaluate, job)] = job
+            if not running:
+                continue
+            ready, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
+            for fut in ready:
+                job = running.pop(fut)
+                result = fut.result()
+                if store is not None:
+                    store.put(job, result)
+                finished(job, result)
+                if on_result is not None:
+                    on_result(job, result)
+    return done
 
 
 def ensure_dataset(data_root: str, sizes: Sequence[int], seed: int = 0) -> str:

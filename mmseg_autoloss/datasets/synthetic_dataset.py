@@ -19,14 +19,16 @@ class CheckedSegDatasetMixin:
       names the file and the value.
     """
 
+    # How a user makes the data, named when its folders are missing.
+    HOW_TO_MAKE = 'generate the data with tools/make_synthetic_dataset.py'
+
     def load_data_list(self):
         for key in ('img_path', 'seg_map_path'):
             path = self.data_prefix.get(key)
             if path and not osp.isdir(path) and not (self.ann_file and osp.isfile(self.ann_file)):
                 raise FileNotFoundError(
                     f'{type(self).__name__}: data_prefix.{key} directory {path!r} does not '
-                    'exist; generate the data with tools/make_synthetic_dataset.py or fix '
-                    'data_root/data_prefix in the config')
+                    f'exist; {self.HOW_TO_MAKE} or fix data_root/data_prefix in the config')
         if self.ann_file and not osp.isfile(self.ann_file):
             raise FileNotFoundError(f'{type(self).__name__}: ann_file {self.ann_file!r} does not exist')
         data_list = super().load_data_list()

@@ -62,6 +62,8 @@ class SegMetric(BaseMetric):
         output_dir (str, optional): Save predictions as PNG there.
         format_only (bool): Only save predictions, compute nothing.
         prefix (str, optional): Prefix of the metric names.
+        classwise (bool): Also return each class's value of every per-class
+            column (``IoU.sky``, ``Acc.sky``, ...), as logged in the table.
         iou_metrics (list[str], optional): IoUMetric's argument, accepted so
             that only ``type`` needs changing: each of 'mIoU', 'mDice',
             'mFscore' gives the keys IoUMetric gives (with ``aAcc``, ``mAcc``).
@@ -81,6 +83,7 @@ class SegMetric(BaseMetric):
                  output_dir: Optional[str] = None,
                  format_only: bool = False,
                  prefix: Optional[str] = None,
+                 classwise: bool = False,
                  iou_metrics: Optional[Union[str, Sequence[str]]] = None,
                  **kwargs) -> None:
         if kwargs:
@@ -114,6 +117,7 @@ class SegMetric(BaseMetric):
         if self.output_dir and is_main_process():
             mkdir_or_exist(self.output_dir)
         self.format_only = format_only
+        self.classwise = bool(classwise)
 
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
         """Reduce each (prediction, label) pair to its per-class counts.
@@ -188,6 +192,10 @@ class SegMetric(BaseMetric):
                 table.add_column(name, [float(v) for v in np.round(values * 100, 2)])
             print_log('per class results:', logger)
             print_log('\n' + table.get_string(), logger=logger)
+            if self.classwise:
+                metrics.update((f'{col}.{name}', float(np.round(v * 100, 2)))
+                               for col, values in per_class.items()
+                               for name, v in zip(class_names, values))
         return metrics
 
 

@@ -1,0 +1,74 @@
+"""What the CamVid studies share: the data, the configs and a job.
+
+The selection protocol: a setting (learning rate, schedule, loss parameters)
+is chosen on the selection split (train minus sequence 0006R0, judged on
+0006R0: ``configs/_base_/datasets/camvid_select.py``); results are reported
+on CamVid's val split. In a :class:`~_common.Job` the 'val' split is the
+hold-out and 'test' is CamVid val; ``full_train=True`` trains on all of
+train instead (then only 'test', CamVid val, is evaluated).
+"""
+import os.path as osp
+from typing import Any, Dict, Optional, Tuple
+
+from _common import REPO, Job
+
+MODEL_CONFIGS = {
+    'deeplabv3plus': 'configs/camvid/deeplabv3plus_r18-tiny_1xb8-4k_camvid-128x128.py',
+    'pspnet': 'configs/camvid/pspnet_r18-tiny_1xb8-4k_camvid-128x128.py',
+    'hrnet': 'configs/camvid/fcn_hr-tiny_1xb8-4k_camvid-128x128.py',
+}
+MODEL_NAMES = {'deeplabv3plus': 'DeepLabV3+', 'pspnet': 'PSPNet', 'hrnet': 'HRNet'}
+SELECT_CONFIG = 'configs/_base_/datasets/camvid_select.py'
+DATA_ROOT = osp.join(REPO, 'data', 'camvid')
+SHARED_SRC = osp.join(osp.dirname(REPO), 'shared', 'datasets', 'camvid')
+SPLIT_NAMES = dict(val='hold-out 0006R0', test='CamVid val')
+TOL = 2  # BIoU/BF1 tolerance at 240x180
+CHECKPOINT_INTERVAL = 500  # a killed run resumes from its last 500-iteration mark
+
+
+def ensure_camvid(data_root: str = DATA_ROOT, src: str = SHARED_SRC) -> str:
+    """``data_root`` with the converted CamVid, converting ``src`` (the
+    download's layout) there first when it is missing."""
+    if not osp.isfile(osp.join(data_root, 'splits', 'select_holdout.txt')):
+        import sys
+        sys.path.insert(0, osp.join(REPO, 'tools', 'dataset_converters'))
+        from camvid import convert
+        print(f'converting {src} -> {data_root}', flush=True)
+        convert(src, data_root)
+    return data_root
+
+
+def select_options() -> Dict[str, Any]:
+    """``cfg_options`` that swap in the selection split's loaders."""
+    from mmengine.config import Config
+    sel = Config.fromfile(osp.join(REPO, SELECT_CONFIG))
+    return {f'{s}_dataloader': sel[f'{s}_dataloader'].to_dict() for s in ('train', 'val', 'test')}
+
+
+def camvid_job(model: str, name: str, iters: int, lr: float, seed: int, data_root: str,
+               work_root: str, decode_loss: Any = None, aux_loss: Any = None,
+               full_train: bool = False, batch_size: int = 8,
+               tag: Optional[Dict[str, Any]] = None) -> Job:
+    """One tiny-model run on CamVid: on the selection split (evaluated on
+    the hold-out and on val) or, with ``full_train``, on all of train
+    (evaluated on val)."""
+    name = f'{model}_{name}_lr{lr:g}_s{seed}_{iters}it' + ('_full' if full_train else '')
+    splits: Tuple[str, ...] = ('test', ) if full_train else ('val', 'test')
+    return Job(config=MODEL_CONFIGS[model], work_dir=osp.join(work_root, name), seed=seed,
+               iters=iters, batch_size=batch_size, data_root=data_root, lr=lr,
+               decode_loss=decode_loss, aux_loss=aux_loss, splits=splits, tol=TOL, threads=1,
+               name=name, classwise=True, cfg_options=camvid_options(full_train),
+               checkpoint_interval=CHECKPOINT_INTERVAL,
+               tag=dict(tag or {}, model=model, lr=lr, seed=seed, iters=iters,
+                        full_train=full_train))
+
+
+def camvid_options(full_train: bool) -> Dict[str, Any]:
+    """The loaders of a run: the selection split's, or (``full_train``) all
+    of train with CamVid val as 'test'."""
+    opts = select_options()
+    if full_train:
+        opts['train_dataloader']['dataset']['ann_file'] = ''  # every train frame
+        # validation during training (a job's curve) reads CamVid val too
+        opts['val_dataloader'] = opts['test_dataloader']
+    return opts

@@ -1,0 +1,167 @@
+"""Where cross-entropy plateaus on CamVid: hold-out mIoU against iterations.
+
+Tiny DeepLabV3+ from scratch on CamVid's selection split (train minus
+sequence 0006R0; ``configs/_base_/datasets/camvid_select.py``). For each
+schedule length of ``--iters``: CE's learning rate is chosen from ``--lrs``
+by hold-out mIoU with the first seed, the other seeds train at it, and the
+table gives the hold-out mIoU (mean ± std), its gain over the length half as
+long and CamVid val mIoU beside it (reported, never used to choose). CE is at
+its plateau from the first length whose doubling gains < 1 hold-out mIoU.
+
+Every finished run goes to ``--store`` at once and every run keeps a
+checkpoint every 500 iterations under ``--work-dir``, so a killed study
+resumes where it stopped (``--workers`` runs at a time, one thread each)::
+
+    python benchmarks/camvid_plateau.py --iters 2000 4000 8000 16000 --lrs 0.05 0.1 0.2 0.4
+"""
+import argparse
+import os.path as osp
+import sys
+import time
+from typing import Dict, List, Optional, Sequence
+
+from _camvid import DATA_ROOT, SHARED_SRC, SPLIT_NAMES, camvid_job, ensure_camvid
+from _common import REPO, Job, ResultStore, command_line, mean_std, quiet, run_adaptive
+from compare_losses import choose_lr
+
+RESULTS = osp.join(REPO, 'benchmarks', 'results')
+PLATEAU_GAIN = 1.0  # hold-out mIoU points: doubling gains less -> plateau
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--iters', type=int, nargs='+', default=[2000, 4000, 8000, 16000])
+    p.add_argument('--lrs', type=float, nargs='+', default=[0.05, 0.1, 0.2, 0.4])
+    p.add_argument('--seeds', type=int, nargs='+', default=[0, 1])
+    p.add_argument('--data-root', default=DATA_ROOT,
+                   help='converted CamVid (converted from --src when missing)')
+    p.add_argument('--src', default=SHARED_SRC, help="CamVid in the download's layout")
+    p.add_argument('--workers', type=int, default=2)
+    p.add_argument('--work-dir', default=osp.join(REPO, 'work_dirs', 'camvid_plateau'))
+    p.add_argument('--store', default=osp.join(RESULTS, 'camvid_plateau.jsonl'))
+    p.add_argument('--out', default=osp.join(RESULTS, 'camvid_plateau.md'))
+    args = p.parse_args(argv)
+    for key in ('iters', 'lrs', 'seeds'):
+        v = getattr(args, key)
+        if len(set(v)) != len(v):
+            p.error(f'--{key} must be distinct, got {v}')
+    if min(args.iters) < 1 or min(args.lrs) <= 0 or args.workers < 1:
+        p.error(f'--iters ({args.iters}) and --workers ({args.workers}) must be >= 1, '
+                f'--lrs ({args.lrs}) > 0')
+    args.iters, args.lrs = sorted(args.iters), sorted(args.lrs)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    return args
+
+
+def grid_job(args, n: int, lr: float, seed: int) -> Job:
+    return camvid_job('deeplabv3plus', 'ce', n, lr, seed, args.data_root, args.work_dir,
+                      tag=dict(arm='ce'))
+
+
+def plan(args) -> Sequence[Job]:
+    """The lr grids, shortest schedule first."""
+    return [grid_job(args, n, lr, args.seeds[0]) for n in args.iters for lr in args.lrs]
+
+
+def follow_up(args, results: Dict[tuple, Dict]):
+    """Once a length's grid is complete: its other seeds at the chosen lr."""
+    def then(job: Job, result: Dict) -> List[Job]:
+        t = job.tag
+        results[(t['iters'], t['lr'], t['seed'])] = result
+        n = t['iters']
+        grid = {lr: results.get((n, lr, args.seeds[0])) for lr in args.lrs}
+        if t['seed'] != args.seeds[0] or any(r is None for r in grid.values()):
+            return []
+        lr = choose_lr({k: r['val'] for k, r in grid.items()}, 'mIoU')
+        return [grid_job(args, n, lr, s) for s in args.seeds[1:]]
+    return then
+
+
+def rows_of(args, results: Dict[tuple, Dict]) -> List[Dict]:
+    """One row per length whose grid is complete (seeds so far)."""
+    rows = []
+    for n in args.iters:
+        grid = {lr: results.get((n, lr, args.seeds[0])) for lr in args.lrs}
+        if any(r is None for r in grid.values()):
+            continue
+        lr = choose_lr({k: r['val'] for k, r in grid.items()}, 'mIoU')
+        runs = [results[(n, lr, s)] for s in args.seeds if (n, lr, s) in results]
+        rows.append(dict(iters=n, lr=lr, grid={k: r['val']['mIoU'] for k, r in grid.items()},
+                         holdout=[r['val']['mIoU'] for r in runs],
+                         val=[r['test']['mIoU'] for r in runs],
+                         train_s=[r['train_s'] for r in runs]))
+    return rows
+
+
+def report(args, rows: List[Dict], complete: bool) -> str:
+    head = ' | '.join(f'lr {lr:g}' for lr in args.lrs)
+    lines = ['# Where CE plateaus on CamVid' + ('' if complete else ' (PARTIAL: study running)'),
+             '', f'Command: `{command_line(__file__, args.argv)}`', '',
+             'Tiny DeepLabV3+ (ResNetV1c-18, 16 base channels) from scratch, cross-entropy, '
+             'SGD momentum 0.9, poly lr over the whole schedule, batch 8 of 128×128 crops of '
+             'frames randomly resized by 0.75–1.5 (CamVid at 240×180), one torch thread per '
+             f'run. Trained on the selection split (train minus 0006R0, 266 frames); the '
+             f'learning rate is chosen per length by {SPLIT_NAMES["val"]} mIoU with seed '
+             f'{args.seeds[0]} from {args.lrs}; the other seeds of {args.seeds} train at it. '
+             f'"gain": hold-out mIoU minus that of the length half as long; CE is at its '
+             f'plateau where doubling gains < {PLATEAU_GAIN:g}. {SPLIT_NAMES["test"]} mIoU is '
+             'reported beside it and chose nothing.', '',
+             f'| iters | hold-out mIoU, seed {args.seeds[0]}: {head} | chosen lr | seeds | '
+             'hold-out mIoU | gain (± spread) | CamVid val mIoU | min / run |',
+             '|---|' + '---|' * (len(args.lrs) + 6)]
+    by = {r['iters']: r for r in rows}
+    verdict = None
+    for r in rows:
+        m, s = mean_std(r['holdout'])
+        vm, vs = mean_std(r['val'])
+        half = by.get(r['iters'] // 2) if r['iters'] % 2 == 0 else None
+        gain = ''
+        if half and len(half['holdout']) >= 2 and len(r['holdout']) >= 2:
+            hm, hs = mean_std(half['holdout'])
+            gain = f'{m - hm:+.2f} (± {(s ** 2 + hs ** 2) ** 0.5:.2f})'
+            if verdict is None and m - hm < PLATEAU_GAIN:
+                verdict = (half['iters'], m - hm)
+        edge = ' (edge)' if r['lr'] in (args.lrs[0], args.lrs[-1]) else ''
+        grid = ' | '.join(f'{r["grid"][lr]:.2f}' for lr in args.lrs)
+        lines.append(f'| {r["iters"]} | {grid} | {r["lr"]:g}{edge} | {len(r["holdout"])} | '
+                     f'{m:.2f} ± {s:.2f} | {gain} | {vm:.2f} ± {vs:.2f} | '
+                     f'{sum(r["train_s"]) / len(r["train_s"]) / 60:.1f} |')
+    lines.append('')
+    lines.append(
+        f'Plateau: {verdict[0]} iterations (doubling to {2 * verdict[0]} gains '
+        f'{verdict[1]:+.2f} hold-out mIoU).' if verdict else
+        'Plateau: not reached yet among the lengths with >= 2 seeds; the study goes on (or '
+        'add a longer --iters).')
+    lines.append('')
+    return '\n'.join(lines)
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    args = parse_args(argv)
+    quiet()
+    start = time.perf_counter()
+    ensure_camvid(args.data_root, args.src)
+    store = ResultStore(args.store)
+    results: Dict[tuple, Dict] = {}
+
+    def progress(job: Job, r: Dict) -> None:
+        t = job.tag
+        print(f'[CE | {t["iters"]} it | lr {t["lr"]:g} | seed {t["seed"]}] hold-out mIoU '
+              f'{r["val"]["mIoU"]:.2f}, val mIoU {r["test"]["mIoU"]:.2f} '
+              f'({r["train_s"] / 60:.1f} min)', flush=True)
+        write(args, rows_of(args, results), complete=False)
+
+    run_adaptive(plan(args), args.workers, follow_up(args, results), store, progress)
+    write(args, rows_of(args, results), complete=True)
+    print(f'done in {(time.perf_counter() - start) / 60:.1f} min: {args.out}')
+
+
+def write(args, rows: List[Dict], complete: bool) -> None:
+    text = report(args, rows, complete)
+    with open(args.out, 'w', encoding='utf-8') as f:
+        f.write(text)
+    print(text, flush=True)
+
+
+if __name__ == '__main__':
+    main()
