@@ -37,11 +37,8 @@ RARE = ('pole', 'sign', 'fence', 'pedestrian', 'bicyclist')  # 0.3-1.2 % of the 
 REPORTED = ('mIoU', 'mAcc', 'BF1', 'BIoU')
 
 
-def _ce(w: float, class_weight: Optional[List[float]] = None) -> Dict:
-    loss = dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=w, loss_name='loss_ce')
-    if class_weight is not None:
-        loss['class_weight'] = class_weight
-    return loss
+def _ce(w: float) -> Dict:
+    return dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=w, loss_name='loss_ce')
 
 
 def _lovasz(w: float) -> Dict:
@@ -56,7 +53,9 @@ def _jml(w: float) -> Dict:
 # key -> (label, loss_decode of weight w; ``ctx`` holds data-derived values)
 LOSSES: Dict[str, tuple] = {
     'ce': ('CE', lambda w, ctx: _ce(w)),
-    'ce_mfb': ('CE, median-frequency class weights', lambda w, ctx: _ce(w, ctx['mfb'])),
+    # MMSeg 1.2.2's CrossEntropyLoss(class_weight=...) fails on void pixels
+    'ce_mfb': ('CE, median-frequency class weights', lambda w, ctx: dict(
+        type='WeightedCrossEntropyLoss', class_weight=ctx['mfb'], loss_weight=w)),
     'focal': ('focal (MMSeg, γ 2, α 0.5)', lambda w, ctx: dict(
         type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.5, loss_weight=w)),
     'lovasz': ('Lovász-softmax', lambda w, ctx: _lovasz(w)),

@@ -214,3 +214,20 @@ def test_distributed_collect_matches_single_process(tmp_path):
                 p.kill()
             pytest.fail('the two gloo ranks did not finish in 300 s')
     assert torch.load(out, weights_only=False) == single
+
+
+def test_classwise_returns_each_class_iou_and_acc_against_numpy():
+    samples = _samples(3, 5, 4, 17, 19)
+    classes = ['a', 'b', 'c', 'd']
+    res = _run(SegMetric(metrics=['mIoU', 'mAcc'], classwise=True), samples, classes)
+    pred = np.concatenate([s['pred_sem_seg']['data'].numpy().ravel() for s in samples])
+    label = np.concatenate([s['gt_sem_seg']['data'].numpy().ravel() for s in samples])
+    keep = label != 255
+    pred, label = pred[keep], label[keep]
+    for c, name in enumerate(classes):
+        tp = np.sum((pred == c) & (label == c))
+        union = np.sum((pred == c) | (label == c))
+        assert res[f'IoU.{name}'] == pytest.approx(round(100 * tp / union, 2), abs=1e-9)
+        assert res[f'Acc.{name}'] == pytest.approx(round(100 * tp / np.sum(label == c), 2),
+                                                   abs=1e-9)
+    assert 'IoU.a' not in _run(SegMetric(metrics=['mIoU']), samples, classes)

@@ -1,0 +1,129 @@
+"""benchmarks/camvid_plateau.py and camvid_losses.py on the CamVid fixture:
+the protocol (lr grid on the hold-out, then the other seeds), the resumable
+store, a killed run resuming from its checkpoint, and the reports."""
+import json
+import os.path as osp
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import REPO, subprocess_env, write_camvid_download
+
+sys.path.insert(0, osp.join(REPO, 'benchmarks'))
+
+import _common  # noqa: E402
+from _camvid import camvid_job  # noqa: E402
+
+
+def _run(script, args, cwd):
+    return subprocess.run([sys.executable, osp.join(REPO, 'benchmarks', script)] + args,
+                          cwd=str(cwd), capture_output=True, text=True, timeout=900,
+                          env=subprocess_env())
+
+
+@pytest.fixture(scope='module')
+def download(tmp_path_factory):
+    return write_camvid_download(str(tmp_path_factory.mktemp('camvid_dl')), size=(240, 180))
+
+
+def _lines(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+@pytest.mark.slow
+@pytest.mark.benchmark
+def test_plateau_grid_then_seeds_and_a_rerun_trains_nothing(download, tmp_path):
+    store, out = tmp_path / 'plateau.jsonl', tmp_path / 'plateau.md'
+    args = ['--iters', '2', '4', '--lrs', '0.01', '0.2', '--seeds', '0', '1', '--src', download,
+            '--data-root', str(tmp_path / 'data'), '--work-dir', str(tmp_path / 'wd'),
+            '--store', str(store), '--out', str(out)]
+    proc = _run('camvid_plateau.py', args, tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    runs = [r['result'] for r in _lines(store)]
+    # a grid of 2 lrs at seed 0 per length, then seed 1 at each length's chosen lr
+    assert sorted((r['tag']['iters'], r['tag']['seed']) for r in runs) == \
+        [(2, 0), (2, 0), (2, 1), (4, 0), (4, 0), (4, 1)]
+    for n in (2, 4):
+        grid = {r['lr']: r['val']['mIoU'] for r in runs if r['tag']['iters'] == n
+                and r['seed'] == 0}
+        chosen = max(sorted(grid), key=lambda lr: (grid[lr], -lr))
+        [second] = [r for r in runs if r['tag']['iters'] == n and r['seed'] == 1]
+        assert second['lr'] == chosen
+        assert set(second) >= {'val', 'test'}  # hold-out and CamVid val
+    text = out.read_text()
+    assert 'PARTIAL' not in text and '| 4 |' in text and 'Plateau:' in text
+    proc = _run('camvid_plateau.py', args, tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert len(_lines(store)) == 6  # everything came from the store
+
+
+@pytest.mark.slow
+@pytest.mark.benchmark
+def test_losses_screen_then_final_runs_with_curves_and_rare_classes(download, tmp_path):
+    out = tmp_path / 'losses.md'
+    args = ['--losses', 'ce', 'ce_mfb', '--iters', '4', '--lrs', '0.05', '0.1', '--seeds', '0',
+            '1', '--curve-points', '2', '--src', download, '--data-root', str(tmp_path / 'data'),
+            '--work-dir', str(tmp_path / 'wd'), '--store', str(tmp_path / 'losses.jsonl'),
+            '--out', str(out)]
+    proc = _run('camvid_losses.py', args, tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = json.loads((tmp_path / 'losses.json').read_text())['losses']
+    for key in ('ce', 'ce_mfb'):
+        assert res[key]['lr'] in (0.05, 0.1)
+        assert [r['seed'] for r in res[key]['runs']] == [0, 1]
+        for run in res[key]['runs']:
+            assert [it for it, _ in run['curve']] == [2, 4]
+            assert run['curve'][-1][1] == run['mIoU']  # the last point is the final eval
+            assert 'IoU.bicyclist' in run
+    text = out.read_text()
+    assert '| CE, median-frequency class weights | ' in text and 'Rare classes' in text
+    assert osp.isfile(tmp_path / 'losses.png')
+
+
+@pytest.mark.slow
+def test_a_killed_job_resumes_from_its_checkpoint(download, tmp_path):
+    """A job that finds its checkpoint trains only what is left; with the
+    whole schedule checkpointed it only evaluates, to the same numbers."""
+    sys.path.insert(0, osp.join(REPO, 'tools', 'dataset_converters'))
+    from camvid import convert
+    root = str(tmp_path / 'data')
+    convert(download, root)
+    job = camvid_job('deeplabv3plus', 'ce', 4, 0.1, 0, root, str(tmp_path / 'wd'))
+    job.checkpoint_interval = 2
+    job.batch_size = 2
+    first = _common.train_and_evaluate(job)
+    assert 'resumed_at' not in first
+    assert osp.isfile(osp.join(job.work_dir, 'iter_4.pth'))
+    again = _common.train_and_evaluate(job)
+    assert again['resumed_at'] == 4
+    assert again['val'] == first['val'] and again['test'] == first['test']
+
+
+def test_store_key_of_old_jobs_is_unchanged_by_the_later_fields():
+    """Runs stored before cfg_options/classwise/val_interval existed are
+    found again; setting one of them makes another run."""
+    job = _common.Job(config='c.py', work_dir='/w', seed=0, iters=4, batch_size=2,
+                      data_root='/d', name='x')
+    # the digest the store used before the later fields were added
+    assert _common.ResultStore.key(job) == 'x@' + __import__('hashlib').sha1(json.dumps(
+        {k: v for k, v in __import__('dataclasses').asdict(job).items()
+         if k not in ('work_dir', 'threads', 'tag', 'checkpoint_interval', 'classwise',
+                      'val_interval', 'cfg_options')},
+        sort_keys=True, default=str).encode()).hexdigest()[:12]
+    keys = {_common.ResultStore.key(job)}
+    for change in (dict(classwise=True), dict(val_interval=2), dict(cfg_options={'a': 1})):
+        keys.add(_common.ResultStore.key(_common.Job(**dict(vars(job), **change))))
+    assert len(keys) == 4
+
+
+def test_median_frequency_weights_follow_segnet():
+    from mmseg_autoloss.datasets.class_weights import median_frequency_weights
+    # class 0 in both images (10 + 30 of 100 + 50 px), class 1 only in image 0
+    # (90 of 100), class 2 only in image 1 (20 of 50), class 3 nowhere
+    counts = np.array([[10, 90, 0, 0], [30, 0, 20, 0]])
+    freq = np.array([40 / 150, 90 / 100, 20 / 50])
+    median = np.median(freq)
+    assert median_frequency_weights(counts) == pytest.approx(list(median / freq) + [0.0])
