@@ -17,6 +17,10 @@ OUT = osp.join(REPO, 'docs', 'benchmarks.md')
 
 # (title, what the section answers, file patterns in display order)
 SECTIONS = [
+    ('CamVid', 'Real data: CamVid (SegNet\'s 11 classes, 240×180), tiny DeepLabV3+ from '
+     'scratch; settings chosen on the hold-out sequence 0006R0 of train, results on val '
+     '(`benchmarks/camvid_plateau.py`, `benchmarks/camvid_losses.py`; docs/camvid.md).',
+     ['camvid_plateau*.md', 'camvid_losses*.md']),
     ('Search efficiency', 'Best retrained test mIoU against the proxy iterations a search spent, '
      "per controller (`benchmarks/search_efficiency.py`): first the searches' outputs retrained "
      "at CE's plateau (1,600 iterations, lr 0.8), then the same searches at 800 iterations, "
