@@ -15,9 +15,11 @@ import torch
 from mmengine.config import Config
 
 from mmseg_autoloss.utils.loss_config import apply_loss_params
+from . import defaults
 from .settings import SearchSettings
 
-__all__ = ['make_proxy_config', 'run_proxy', 'proxy_seed', 'read_attempt']
+__all__ = ['make_proxy_config', 'run_proxy', 'proxy_seed', 'read_attempt',
+           'set_scheduler_end']
 
 ERROR_FILE = 'error.txt'
 ATTEMPT_FILE = 'attempt.json'
@@ -29,17 +31,17 @@ def proxy_seed(seed: int, round_idx: int, index: int) -> int:
     return (seed * 1_000_003 + round_idx * 1_009 + index) % (2**31 - 1)
 
 
-def _set_scheduler_end(schedulers, max_iters: int) -> None:
+def set_scheduler_end(schedulers, max_iters: int) -> None:
     for sched in schedulers if isinstance(schedulers, list) else [schedulers]:
-        if sched.get('by_epoch', True) is False or 'end' in sched:
+        if sched.get('by_epoch', defaults.SCHEDULER_BY_EPOCH) is False or 'end' in sched:
             if sched.get('end') is None or sched['end'] > max_iters:
                 sched['end'] = max_iters
-            sched['begin'] = min(sched.get('begin', 0), max_iters)
+            sched['begin'] = min(sched.get('begin', defaults.SCHEDULER_BEGIN), max_iters)
 
 
 def _set_crop(cfg: Config, crop_size) -> None:
     crop_size = tuple(crop_size)
-    for t in cfg.train_dataloader.dataset.get('pipeline', []):
+    for t in cfg.train_dataloader.dataset.get('pipeline') or []:
         if t.get('type') == 'RandomCrop':
             t['crop_size'] = crop_size
     if cfg.model.get('data_preprocessor') is not None:
@@ -68,33 +70,34 @@ def make_proxy_config(base_cfg: Config, settings: SearchSettings, params: Dict, 
             cfg.pop(key)
     apply_loss_params(cfg, params, heads=settings.heads)
     proxy = settings.proxy
-    max_iters = proxy.get('max_iters', 1000)
+    max_iters = proxy.max_iters
     cfg.work_dir = work_dir
     cfg.experiment_name = name
     cfg.launcher = 'none'
     if cfg.get('visualizer') is not None:
         cfg.visualizer['name'] = name
     cfg.randomness = dict(seed=seed, deterministic=settings.deterministic)
-    cfg.log_level = proxy.get('log_level', 'WARNING')
+    cfg.log_level = proxy.log_level
     cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
     cfg.val_cfg = dict(type='ValLoop')
     if cfg.get('param_scheduler') is not None:
-        _set_scheduler_end(cfg.param_scheduler, max_iters)
-    if proxy.get('lr') is not None:
-        cfg.optim_wrapper.optimizer['lr'] = proxy['lr']
-    if proxy.get('crop_size') is not None:
-        _set_crop(cfg, proxy['crop_size'])
+        set_scheduler_end(cfg.param_scheduler, max_iters)
+    if proxy.lr is not None:
+        cfg.optim_wrapper.optimizer['lr'] = proxy.lr
+    if proxy.crop_size is not None:
+        _set_crop(cfg, proxy.crop_size)
     train_ds = cfg.train_dataloader.dataset
-    if proxy.get('batch_size') is not None:
-        cfg.train_dataloader.batch_size = proxy['batch_size']
+    if proxy.batch_size is not None:
+        cfg.train_dataloader.batch_size = proxy.batch_size
     val_ds = copy.deepcopy(train_ds)
     val_ds['pipeline'] = copy.deepcopy(cfg.val_dataloader.dataset.get('pipeline', cfg.get('test_pipeline')))
     val_ds['test_mode'] = True
     train_ds['ann_file'] = split_files['train']
     val_ds['ann_file'] = split_files['hold_out']
     cfg.val_dataloader = dict(
-        batch_size=proxy.get('val_batch_size', cfg.val_dataloader.get('batch_size', 1)),
-        num_workers=cfg.val_dataloader.get('num_workers', 0),
+        batch_size=(proxy.val_batch_size if proxy.val_batch_size is not None else
+                    cfg.val_dataloader.get('batch_size', defaults.DATALOADER_BATCH_SIZE)),
+        num_workers=cfg.val_dataloader.get('num_workers', defaults.DATALOADER_NUM_WORKERS),
         persistent_workers=False,
         sampler=dict(type='DefaultSampler', shuffle=False),
         dataset=val_ds)
@@ -103,13 +106,13 @@ def make_proxy_config(base_cfg: Config, settings: SearchSettings, params: Dict, 
     for key in ('test_dataloader', 'test_cfg', 'test_evaluator'):
         if key in cfg:
             cfg.pop(key)
-    hooks = cfg.get('default_hooks', {})
+    hooks = cfg.get('default_hooks') or {}
     hooks['checkpoint'] = None  # proxies keep no weights; the ledger keeps the result
     hooks.pop('visualization', None)  # proxies draw nothing
     if hooks.get('logger') is not None:
         hooks['logger']['interval'] = max(1, max_iters // 5)
     cfg.default_hooks = hooks
-    custom = list(cfg.get('custom_hooks', []) or [])
+    custom = list(cfg.get('custom_hooks') or [])
     custom += [dict(type='FiniteLossGuardHook')]
     custom += copy.deepcopy(list(settings.proxy_custom_hooks))
     cfg.custom_hooks = custom
@@ -170,13 +173,13 @@ def run_proxy(task: Dict) -> Dict:
     work_dir = osp.dirname(task['config'])
     record = dict(round=task['round'], index=task['index'], seed=task['seed'],
                   theta=task['theta'], control_points=task['control_points'],
-                  status='ok', reward=None, metrics=None, error=None, rank=task.get('rank', 0),
-                  worker=os.getpid(), work_dir=work_dir)
+                  status='ok', reward=None, metrics=None, error=None,
+                  rank=task.get('rank', defaults.TASK_RANK), worker=os.getpid(), work_dir=work_dir)
     # an earlier attempt's error must not outlive this one
     if osp.exists(osp.join(work_dir, ERROR_FILE)):
         os.remove(osp.join(work_dir, ERROR_FILE))
     with open(osp.join(work_dir, ATTEMPT_FILE), 'w') as f:
-        json.dump(dict(pid=os.getpid(), attempt=task.get('attempt', 0)), f)
+        json.dump(dict(pid=os.getpid(), attempt=task.get('attempt', defaults.FIRST_ATTEMPT)), f)
     threads = task.get('threads')
     old_threads = torch.get_num_threads()
     if threads:
