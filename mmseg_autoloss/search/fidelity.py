@@ -28,10 +28,11 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Union
 from mmengine.config import Config
 
 from .ledger import Ledger
-from .proxy_settings import FIDELITY_TYPES, FidelitySettings
+from .proxy_settings import FidelitySettings
+from .registry import FIDELITY_SCHEDULES
 
 __all__ = ['check_fidelity', 'rung_iters', 'rung_sizes', 'select_survivors', 'map_rewards',
-           'SuccessiveHalving', 'FIDELITY_TYPES', 'iters_spent']
+           'SuccessiveHalving', 'iters_spent']
 
 RUNG_DIR = 'rungs'
 
@@ -102,6 +103,7 @@ def _match(rec: Dict, theta: List[float]) -> bool:
         abs(a - b) <= 1e-12 for a, b in zip(rec['theta'], theta))
 
 
+@FIDELITY_SCHEDULES.register_module()
 class SuccessiveHalving:
     """Successive halving of the proxies of each round.
 
@@ -248,6 +250,11 @@ class SuccessiveHalving:
                 log(f'round {round_idx + 1} rung {k + 1}/{len(self.iters)} done: '
                     f'{len(rungs[k])} proxies at {end} iterations ({len(done)} from the '
                     'ledger), best ' + (f'{max(ok):.4f}' if ok else 'n/a'))
+        return self._finals(rungs, num)
+
+    def _finals(self, rungs: List[Dict[int, Dict]], num: int) -> List[Dict]:
+        """Each sample's record of the last rung it reached, with every rung's
+        reward and the controller reward (:func:`map_rewards`)."""
         mapped = map_rewards(rungs)
         finals = []
         for i in range(num):

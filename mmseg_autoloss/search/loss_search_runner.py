@@ -24,19 +24,19 @@ from mmengine.hooks import Hook
 from mmengine.runner import get_priority
 from mmseg.registry import DATASETS, HOOKS, RUNNERS
 
-from mmseg_autoloss.surrogates import num_theta, theta_to_control_points
-from mmseg_autoloss.surrogates.presets import LOSS_PARAMS_VERSION
+from mmseg_autoloss.surrogates import theta_to_control_points
 from mmseg_autoloss.utils.dist import gather_json, init_dist_cpu_aware
 from mmseg_autoloss.utils.fileio import atomic_open, atomic_write_json, atomic_write_text
 from mmseg_autoloss.utils.loss_config import (apply_loss_params, find_autoseg_losses,
                                               loss_target_metric)
 from . import defaults
 from .controllers import BaseController, build_controller
-from .fidelity import SuccessiveHalving, iters_spent
+from .fidelity import iters_spent
 from .fingerprint import check_resume, search_fingerprint, split_digest
 from .ledger import Ledger
 from .lock import WorkDirLock
 from .proxy import make_proxy_config, proxy_seed
+from .registry import FIDELITY_SCHEDULES
 from .settings import SearchSettings
 from .warm_start import WARM_ROUND, WarmStart, theta_iters
 from .workers import ProxyPool, default_num_workers, die_with_parent
@@ -93,7 +93,7 @@ class LossSearchRunner:
         self.rank, self.world_size = get_dist_info()
         s = self.settings
         self._check_losses()
-        self.num_params = num_theta(s.target_metric, s.num_pieces)
+        self.num_params = s.space.dim
         self.init_theta = s.initial_theta()
         self.controller = self.build_controller()
         self._hooks = self.build_hooks()
@@ -115,8 +115,7 @@ class LossSearchRunner:
             self.pool = self.build_pool()
             # a warm-start checkpoint of another model fails here, before any training
             self.warm_start = WarmStart.build(cfg, s, self.work_dir)
-            self.fidelity = None if s.fidelity is None else SuccessiveHalving(
-                s.fidelity, theta_iters(s), self.work_dir, self.rank)
+            self.fidelity = self.build_fidelity()
         except BaseException:
             self.lock.release()
             raise
@@ -159,6 +158,14 @@ class LossSearchRunner:
                                 'mmengine Hook')
             hooks.append(hook)
         return sorted(hooks, key=lambda h: get_priority(h.priority))
+
+    def build_fidelity(self):
+        """The round's fidelity schedule (``search.fidelity``), None = full proxies."""
+        fid = self.settings.fidelity
+        if fid is None:
+            return None
+        return FIDELITY_SCHEDULES.get(fid.type)(fid, theta_iters(self.settings), self.work_dir,
+                                                self.rank)
 
     def build_pool(self) -> ProxyPool:
         """The workers that train this process's proxies (``search.workers``)."""
@@ -591,12 +598,10 @@ class LossSearchRunner:
         s = self.settings
         records = [r for r in self.ledger.records() if r['round'] != WARM_ROUND]
         best_mu = _as_list(self.controller.best_mu)
-        best = dict(schema_version=LOSS_PARAMS_VERSION, **s.loss_params(best_mu))
         ws = s.proxy.warm_start
-        best.update(
-            control_points=_as_list(theta_to_control_points(best_mu, s.num_pieces)),
-            reward=float(self.controller.best_reward), rounds_done=int(self.controller.round),
-            history=self.controller.history,
+        best = s.space.best_loss(
+            best_mu, reward=float(self.controller.best_reward),
+            rounds_done=int(self.controller.round), history=self.controller.history,
             budget=dict(rounds=s.rounds, samples_per_round=s.samples_per_round,
                         proxy_iters=s.proxy.max_iters, proxies_trained=len(records),
                         failed=sum(r['status'] != 'ok' for r in records),

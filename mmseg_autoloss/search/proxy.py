@@ -13,6 +13,7 @@ from typing import Dict, Optional
 
 import torch
 from mmengine.config import Config
+from mmengine.runner import Runner
 
 from mmseg_autoloss.utils.loss_config import apply_loss_params
 from . import defaults
@@ -46,6 +47,46 @@ def _set_crop(cfg: Config, crop_size) -> None:
             t['crop_size'] = crop_size
     if cfg.model.get('data_preprocessor') is not None:
         cfg.model.data_preprocessor['size'] = crop_size
+
+
+def _set_hold_out(cfg: Config, settings: SearchSettings, split_files: Dict[str, str]) -> None:
+    """Train on the search's train split, validate on its hold-out with the
+    reward metric (in place)."""
+    train_ds = cfg.train_dataloader.dataset
+    val_ds = copy.deepcopy(train_ds)
+    val_ds['pipeline'] = copy.deepcopy(
+        cfg.val_dataloader.dataset.get('pipeline', cfg.get('test_pipeline')))
+    val_ds['test_mode'] = True
+    train_ds['ann_file'] = split_files['train']
+    val_ds['ann_file'] = split_files['hold_out']
+    val_batch = settings.proxy.val_batch_size
+    cfg.val_dataloader = dict(
+        batch_size=(val_batch if val_batch is not None else
+                    cfg.val_dataloader.get('batch_size', defaults.DATALOADER_BATCH_SIZE)),
+        num_workers=cfg.val_dataloader.get('num_workers', defaults.DATALOADER_NUM_WORKERS),
+        persistent_workers=False,
+        sampler=dict(type='DefaultSampler', shuffle=False),
+        dataset=val_ds)
+    cfg.val_evaluator = dict(type='SegMetric', metrics=[settings.reward_metric],
+                             tol=settings.tol, drop_bg=settings.drop_bg)
+    for key in ('test_dataloader', 'test_cfg', 'test_evaluator'):
+        if key in cfg:
+            cfg.pop(key)
+
+
+def _set_hooks(cfg: Config, settings: SearchSettings, max_iters: int) -> None:
+    """No checkpoints or drawings in a proxy; the loss guard and the search's
+    proxy hooks added (in place)."""
+    hooks = cfg.get('default_hooks') or {}
+    hooks['checkpoint'] = None  # proxies keep no weights; the ledger keeps the result
+    hooks.pop('visualization', None)  # proxies draw nothing
+    if hooks.get('logger') is not None:
+        hooks['logger']['interval'] = max(1, max_iters // 5)
+    cfg.default_hooks = hooks
+    custom = list(cfg.get('custom_hooks') or [])
+    custom += [dict(type='FiniteLossGuardHook')]
+    custom += copy.deepcopy(list(settings.proxy_custom_hooks))
+    cfg.custom_hooks = custom
 
 
 def make_proxy_config(base_cfg: Config, settings: SearchSettings, params: Dict, seed: int,
@@ -86,36 +127,10 @@ def make_proxy_config(base_cfg: Config, settings: SearchSettings, params: Dict, 
         cfg.optim_wrapper.optimizer['lr'] = proxy.lr
     if proxy.crop_size is not None:
         _set_crop(cfg, proxy.crop_size)
-    train_ds = cfg.train_dataloader.dataset
     if proxy.batch_size is not None:
         cfg.train_dataloader.batch_size = proxy.batch_size
-    val_ds = copy.deepcopy(train_ds)
-    val_ds['pipeline'] = copy.deepcopy(cfg.val_dataloader.dataset.get('pipeline', cfg.get('test_pipeline')))
-    val_ds['test_mode'] = True
-    train_ds['ann_file'] = split_files['train']
-    val_ds['ann_file'] = split_files['hold_out']
-    cfg.val_dataloader = dict(
-        batch_size=(proxy.val_batch_size if proxy.val_batch_size is not None else
-                    cfg.val_dataloader.get('batch_size', defaults.DATALOADER_BATCH_SIZE)),
-        num_workers=cfg.val_dataloader.get('num_workers', defaults.DATALOADER_NUM_WORKERS),
-        persistent_workers=False,
-        sampler=dict(type='DefaultSampler', shuffle=False),
-        dataset=val_ds)
-    cfg.val_evaluator = dict(type='SegMetric', metrics=[settings.reward_metric],
-                             tol=settings.tol, drop_bg=settings.drop_bg)
-    for key in ('test_dataloader', 'test_cfg', 'test_evaluator'):
-        if key in cfg:
-            cfg.pop(key)
-    hooks = cfg.get('default_hooks') or {}
-    hooks['checkpoint'] = None  # proxies keep no weights; the ledger keeps the result
-    hooks.pop('visualization', None)  # proxies draw nothing
-    if hooks.get('logger') is not None:
-        hooks['logger']['interval'] = max(1, max_iters // 5)
-    cfg.default_hooks = hooks
-    custom = list(cfg.get('custom_hooks') or [])
-    custom += [dict(type='FiniteLossGuardHook')]
-    custom += copy.deepcopy(list(settings.proxy_custom_hooks))
-    cfg.custom_hooks = custom
+    _set_hold_out(cfg, settings, split_files)
+    _set_hooks(cfg, settings, max_iters)
     return cfg
 
 
@@ -154,6 +169,35 @@ def _hub_metrics(runner) -> Dict[str, float]:
     return out
 
 
+def _train_and_score(task: Dict, record: Dict, work_dir: str) -> None:
+    """Train one proxy through mmengine's Runner and put its hold-out
+    reward (or 'nan' status) into ``record``."""
+    cfg = Config.fromfile(task['config'])
+    if task.get('attempt'):
+        # mmengine keeps one logger/message hub per experiment name in
+        # the process: a re-run must not find the lost attempt's
+        cfg.experiment_name = f"{cfg.experiment_name}_a{task['attempt']}"
+        if cfg.get('visualizer') is not None:
+            cfg.visualizer['name'] = cfg.experiment_name
+    with warnings.catch_warnings():
+        # mmseg's deprecation notices would repeat once per proxy
+        warnings.simplefilter('ignore')
+        runner = Runner.from_cfg(cfg)
+        runner.train()
+    metrics = _hub_metrics(runner)
+    record['metrics'] = metrics
+    value = metrics.get(task['reward_key'])
+    if value is None:
+        raise KeyError(f"the evaluator reported no {task['reward_key']!r} "
+                       f'(got {sorted(metrics)})')
+    reward = value / 100.0
+    if not math.isfinite(reward):
+        record.update(status='nan', error=f"hold-out {task['reward_key']} is {value}")
+        _write_error(work_dir, record['error'])
+    else:
+        record['reward'] = reward
+
+
 def run_proxy(task: Dict) -> Dict:
     """Train and score one proxy; never raises (failures become records).
 
@@ -168,7 +212,6 @@ def run_proxy(task: Dict) -> Dict:
         'infra' (the machine's fault, e.g. out of memory: not a ledger
         record, the pool re-runs the proxy).
     """
-    from mmengine.runner import Runner
     start = time.time()
     work_dir = osp.dirname(task['config'])
     record = dict(round=task['round'], index=task['index'], seed=task['seed'],
@@ -185,30 +228,7 @@ def run_proxy(task: Dict) -> Dict:
     if threads:
         torch.set_num_threads(threads)
     try:
-        cfg = Config.fromfile(task['config'])
-        if task.get('attempt'):
-            # mmengine keeps one logger/message hub per experiment name in
-            # the process: a re-run must not find the lost attempt's
-            cfg.experiment_name = f"{cfg.experiment_name}_a{task['attempt']}"
-            if cfg.get('visualizer') is not None:
-                cfg.visualizer['name'] = cfg.experiment_name
-        with warnings.catch_warnings():
-            # mmseg's deprecation notices would repeat once per proxy
-            warnings.simplefilter('ignore')
-            runner = Runner.from_cfg(cfg)
-            runner.train()
-        metrics = _hub_metrics(runner)
-        record['metrics'] = metrics
-        value = metrics.get(task['reward_key'])
-        if value is None:
-            raise KeyError(f"the evaluator reported no {task['reward_key']!r} "
-                           f'(got {sorted(metrics)})')
-        reward = value / 100.0
-        if not math.isfinite(reward):
-            record.update(status='nan', error=f"hold-out {task['reward_key']} is {value}")
-            _write_error(work_dir, record['error'])
-        else:
-            record['reward'] = reward
+        _train_and_score(task, record, work_dir)
     except FloatingPointError as e:
         record.update(status='nan', error=str(e))
         _write_error(work_dir, traceback.format_exc())

@@ -13,13 +13,12 @@ import os.path as osp
 from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional, Sequence, Type, TypeVar, Union
 
+from .registry import FIDELITY_SCHEDULES
+
 __all__ = ['WARM_START_KEY', 'check_warm_start', 'WarmStartSettings', 'ProxySettings',
-           'WorkerSettings', 'DistSettings', 'HoldOutSettings', 'FidelitySettings',
-           'FIDELITY_TYPES']
+           'WorkerSettings', 'DistSettings', 'HoldOutSettings', 'FidelitySettings']
 
 WARM_START_KEY = 'search.proxy.warm_start'
-#: Registered fidelity schedules (``search.fidelity.type``).
-FIDELITY_TYPES = ('SuccessiveHalving', )
 
 T = TypeVar('T')
 
@@ -257,7 +256,7 @@ class FidelitySettings:
     """``search.fidelity`` (None = every proxy trains in full; see :mod:`.fidelity`).
 
     Args:
-        type: A registered fidelity schedule (:data:`FIDELITY_TYPES`).
+        type: A schedule registered in :data:`~.registry.FIDELITY_SCHEDULES`.
         eta: Each rung keeps the best ``1/eta`` (>= 2).
         min_fraction: The first rung's share of the proxy iterations, in (0, 1].
     """
@@ -277,9 +276,10 @@ class FidelitySettings:
             raise _err(key, value, "must be None or dict(type='SuccessiveHalving', eta=2, "
                        'min_fraction=0.25)')
         args = _fields(cls, key, value)
-        if args.get('type') not in FIDELITY_TYPES:
+        types = sorted(FIDELITY_SCHEDULES.module_dict)
+        if args.get('type') not in types:
             raise _err(f'{key}.type', args.get('type'), f'unknown fidelity type; choose from '
-                       f'{list(FIDELITY_TYPES)}, or {key}=None for full proxies')
+                       f'{types}, or {key}=None for full proxies')
         out = cls(**args)
         if not _is_int(out.eta) or out.eta < 2:
             raise _err(f'{key}.eta', out.eta, 'must be an integer >= 2 (each rung keeps the '

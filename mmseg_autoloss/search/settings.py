@@ -2,13 +2,13 @@
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
-from mmseg_autoloss.surrogates import identity_theta
+from mmseg_autoloss.surrogates.presets import get_preset, normalize_loss_params
 from mmseg_autoloss.surrogates.target_metrics import (TargetMetric, TargetMetricView,
                                                       get_target_metric, target_metric_names)
-from mmseg_autoloss.surrogates.presets import get_preset, normalize_loss_params
 from mmseg_autoloss.utils.validate import DEFAULT_TOL, check_tol
 from .proxy_settings import (DistSettings, FidelitySettings, HoldOutSettings, ProxySettings,
                              WorkerSettings)
+from .search_space import SearchSpace
 
 __all__ = ['SearchSettings', 'REWARD_KEYS']
 
@@ -136,7 +136,7 @@ class SearchSettings:
     def initial_theta(self) -> List[float]:
         """The controller's initial mu as a theta list (validated)."""
         if self.init_theta is None:
-            return identity_theta(self.target_metric, self.num_pieces)
+            return self.space.default()
         if isinstance(self.init_theta, str):
             params = get_preset(self.init_theta)
         else:
@@ -165,11 +165,13 @@ class SearchSettings:
         """Key of the reward in ``SegMetric``'s results."""
         return self.metric.result_key
 
+    @property
+    def space(self) -> SearchSpace:
+        """The search space of theta (layout, names, start, loss arguments)."""
+        return SearchSpace(self.target_metric, self.parameterization, self.num_pieces,
+                           tol=self.tol, drop_bg=self.drop_bg)
+
     def loss_params(self, theta: List[float]) -> Dict:
         """Loss parameters of one theta (a proxy's, the warm start's or the
         best one): ``tol``/``drop_bg`` only for a boundary metric."""
-        params = dict(target_metric=self.target_metric, parameterization=self.parameterization,
-                      num_pieces=self.num_pieces, theta=list(theta))
-        if self.metric.boundary:
-            params.update(tol=self.tol, drop_bg=self.drop_bg)
-        return params
+        return self.space.loss_params(theta)

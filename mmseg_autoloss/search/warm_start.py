@@ -22,7 +22,6 @@ from typing import Dict, List, Optional
 
 import torch
 
-from mmseg_autoloss.surrogates import identity_theta
 from mmseg_autoloss.utils.checkpoint import check_checkpoint_file
 from mmseg_autoloss.utils.fileio import atomic_open
 from mmseg_autoloss.utils.loss_config import find_autoseg_losses
@@ -176,8 +175,7 @@ class WarmStart:
 
     def make_task(self, base_cfg, settings, split_files: Dict[str, str]) -> Dict:
         """Write the shared run's config; returns its pool task."""
-        params = settings.loss_params(identity_theta(settings.target_metric,
-                                                     settings.num_pieces))
+        params = settings.space.loss_params(settings.space.default())
         seed = self.seed(settings.seed)
         cfg = make_proxy_config(base_cfg, settings, params, seed, self.dir, split_files,
                                 'warm_start')

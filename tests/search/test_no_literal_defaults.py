@@ -1,7 +1,8 @@
-"""Defaults are written once: no ``x.get('key', <literal>)`` in ``search/``.
+"""The shape of ``search/``: defaults written once, short functions.
 
 A search default is a dataclass field (:mod:`mmseg_autoloss.search.proxy_settings`,
-``SearchSettings``) or a named constant (:mod:`mmseg_autoloss.search.defaults`).
+``SearchSettings``) or a named constant (:mod:`mmseg_autoloss.search.defaults`),
+never ``x.get('key', <literal>)``; no function is longer than 60 lines.
 """
 import ast
 from pathlib import Path
@@ -43,3 +44,14 @@ def test_search_reads_no_literal_default():
              for path in sorted(SEARCH.rglob('*.py'))
              for line, text in literal_gets(path.read_text())]
     assert not found, 'literal defaults in search/:\n' + '\n'.join(found)
+
+
+def test_no_function_in_search_is_over_60_lines():
+    long = []
+    for path in sorted(SEARCH.rglob('*.py')):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > 60:
+                    long.append(f'{path.relative_to(REPO)}:{node.lineno} {node.name} ({lines})')
+    assert not long, 'functions over 60 lines in search/:\n' + '\n'.join(long)

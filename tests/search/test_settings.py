@@ -89,3 +89,12 @@ def test_reward_keys_come_from_the_metric_table():
     b = build(target_metric='BF1', tol=2, drop_bg=True)
     assert b.num_pieces == 1
     assert b.loss_params([0.5] * 8)['tol'] == 2 and b.loss_params([0.5] * 8)['drop_bg'] is True
+
+
+def test_fidelity_schedules_are_registered():
+    from mmseg_autoloss.search.fidelity import SuccessiveHalving
+    from mmseg_autoloss.search.registry import FIDELITY_SCHEDULES
+    assert FIDELITY_SCHEDULES.get('SuccessiveHalving') is SuccessiveHalving
+    with pytest.raises(ValueError, match=r"search\.fidelity\.type='Hyperband': unknown fidelity "
+                       r"type; choose from \['SuccessiveHalving'\]"):
+        build(fidelity=dict(type='Hyperband'))

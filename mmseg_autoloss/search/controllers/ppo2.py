@@ -227,27 +227,27 @@ class PPO2Controller(BaseController):
 
         with torch.no_grad():
             obj_after = _to_float(objective())
-            mu_new, sigma_new = self.mu, self.sigma
-            log_ratio = truncnorm.log_prob(samples, mu_new, sigma_new) - log_p_old
-            if self.ratio == 'joint':
-                log_ratio = log_ratio.sum(1)
-            clip_frac = _to_float(((log_ratio.exp() - 1).abs() > self.clip_eps).double().mean())
-            # Sample-based estimate of KL(old || new) of the joint density.
-            approx_kl = _to_float(-log_ratio.mean() if self.ratio == 'joint'
-                                  else -log_ratio.sum(1).mean())
+            moved = self._update_stats(samples, log_p_old, mu_old)
         mu_reward = _to_float(rewards[0]) if self.baseline == 'mu' else None
-        stats = dict(
-            mu_reward=mu_reward,
-            objective_before=obj_before,
-            objective=obj_after,
-            approx_kl=approx_kl,
-            clip_frac=clip_frac,
-            mean_abs_dmu=_to_float((mu_new - mu_old).abs().mean()),
-            mean_sigma=_to_float(sigma_new.mean()),
-            update_steps=steps,
-        )
+        stats = dict(mu_reward=mu_reward, objective_before=obj_before, objective=obj_after,
+                     **moved, update_steps=steps)
         score = mu_reward if self.select_by == 'mu' else _to_float(rewards.mean())
         return stats, mu_old, score
+
+    def _update_stats(self, samples: Tensor, log_p_old: Tensor, mu_old: Tensor
+                      ) -> Dict[str, float]:
+        """How far the round's update moved the policy (for the log)."""
+        mu_new, sigma_new = self.mu, self.sigma
+        log_ratio = truncnorm.log_prob(samples, mu_new, sigma_new) - log_p_old
+        if self.ratio == 'joint':
+            log_ratio = log_ratio.sum(1)
+        clip_frac = _to_float(((log_ratio.exp() - 1).abs() > self.clip_eps).double().mean())
+        # Sample-based estimate of KL(old || new) of the joint density.
+        approx_kl = _to_float(-log_ratio.mean() if self.ratio == 'joint'
+                              else -log_ratio.sum(1).mean())
+        return dict(approx_kl=approx_kl, clip_frac=clip_frac,
+                    mean_abs_dmu=_to_float((mu_new - mu_old).abs().mean()),
+                    mean_sigma=_to_float(sigma_new.mean()))
 
     def _extra_state(self) -> Dict[str, Any]:
         return dict(free=self._free.detach().clone(),
