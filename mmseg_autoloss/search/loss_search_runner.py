@@ -111,7 +111,7 @@ class LossSearchRunner:
             if taken_over:
                 self.logger.warning(taken_over)
             self.ledger = Ledger(self.work_dir, self.rank)
-            self.split_files = self._make_splits()
+            self.split_files = self.build_splits()
             self.pool = self.build_pool()
             # a warm-start checkpoint of another model fails here, before any training
             self.warm_start = WarmStart.build(cfg, s, self.work_dir)
@@ -202,7 +202,7 @@ class LossSearchRunner:
         return result
 
     # ------------------------------------------------------------------ set-up
-    def _make_splits(self) -> Dict[str, str]:
+    def build_splits(self) -> Dict[str, str]:
         """Split the training set into proxy-train and hold-out name lists
         (written once; a resume checks them and never rewrites them)."""
         split_dir = osp.join(self.work_dir, 'splits')
@@ -278,7 +278,9 @@ class LossSearchRunner:
                              f'but {done} rounds are already done; rounds can only grow')
         return state
 
-    def _save_state(self, round_idx: int, elapsed: float) -> None:
+    def save_state(self, round_idx: int, elapsed: float) -> None:
+        """Write ``search_state.pth``: the next round, the controller and the
+        wall time so far (what a resume starts from)."""
         state = dict(round=round_idx, controller=self.controller.state_dict(),
                      elapsed_s=float(elapsed), round_times=list(self._round_times),
                      fingerprint=self.fingerprint)
@@ -286,12 +288,13 @@ class LossSearchRunner:
             torch.save(state, f)
 
     # -------------------------------------------------------------- the search
-    def _load_state(self) -> int:
-        """Round to start at; a fresh search saves its fingerprint at once, so
-        a search killed in its first round is checked on resume too."""
+    def load_state(self) -> int:
+        """Load ``search_state.pth`` (rank 0); returns the round to start at. A
+        fresh search saves its fingerprint at once, so a search killed in its
+        first round is checked on resume too."""
         state = self._state
         if state is None:
-            self._save_state(0, 0.0)
+            self.save_state(0, 0.0)
             return 0
         self.controller.load_state_dict(state['controller'])
         # wall time of the earlier sessions up to their last finished round
@@ -385,7 +388,7 @@ class LossSearchRunner:
                 if self._stopped_after(t):
                     break
             if best is None:  # resumed a search that had already finished
-                best = self._on_rank0(lambda: self._write_outputs(self._elapsed()))
+                best = self._on_rank0(lambda: self.write_outputs(self._elapsed()))
             clean = True
         except SearchInterrupted as e:
             self.logger.warning(f'{signal.Signals(e.signum).name} received: workers stopped; '
@@ -413,7 +416,7 @@ class LossSearchRunner:
         """Resume state, logs and the warm start; returns the first round to run."""
         s = self.settings
         start_round, self._elapsed_before, self._round_times = self._on_rank0(
-            lambda: (self._load_state(), self._elapsed_before, self._round_times))
+            lambda: (self.load_state(), self._elapsed_before, self._round_times))
         if self.restart and self.rank == 0:
             self.ledger.append_event(dict(
                 event='group_restart', restart=self.restart, round=start_round,
@@ -570,7 +573,7 @@ class LossSearchRunner:
         stats = self.controller.update(samples, rewards)
         self.ledger.write_canonical(
             [r for r in self.ledger.records() if r['round'] != round_idx] + records)
-        self._save_state(round_idx + 1, elapsed)
+        self.save_state(round_idx + 1, elapsed)
         failed = sum(r['status'] != 'ok' for r in records)
         self.logger.info(
             f'round {round_idx + 1}/{self.settings.rounds} done: reward mean '
@@ -578,7 +581,7 @@ class LossSearchRunner:
             f'best so far {self.controller.best_reward:.4f}; '
             + ', '.join(f'{k}={v:.4g}' for k, v in stats.items() if isinstance(v, (int, float))))
         self._log_scalars(round_idx, rewards, stats)
-        return self._write_outputs(elapsed)
+        return self.write_outputs(elapsed)
 
     def _log_scalars(self, round_idx: int, rewards: torch.Tensor, stats: Dict) -> None:
         from mmengine.visualization import Visualizer
@@ -593,7 +596,7 @@ class LossSearchRunner:
                         'search/best_reward': float(self.controller.best_reward)})
         vis.add_scalars(scalars, step=round_idx + 1)
 
-    def _write_outputs(self, elapsed: float) -> Dict:
+    def write_outputs(self, elapsed: float) -> Dict:
         """best_loss.json, the retrain config and the plots (rank 0)."""
         s = self.settings
         records = [r for r in self.ledger.records() if r['round'] != WARM_ROUND]
