@@ -152,7 +152,7 @@ class LossSearchRunner:
         mmengine's Runner sorts its hooks (see :mod:`.search_hooks`)."""
         hooks = []
         for cfg in self.settings.hooks:
-            hook = copy.deepcopy(cfg) if isinstance(cfg, Hook) else HOOKS.build(dict(cfg))
+            hook = HOOKS.build(dict(cfg))
             if not isinstance(hook, Hook):
                 raise TypeError(f'search.hooks: {cfg!r} built a {type(hook).__name__}, not an '
                                 'mmengine Hook')
