@@ -25,16 +25,10 @@ import torch
 import torch.nn.functional as F
 
 from .utils.masks import indicator
+from .utils.validate import check_tol
 
 __all__ = ['check_tol', 'erode', 'dilate', 'dilate_at', 'hard_boundary', 'label_edges',
            'valid_edges', 'class_boundaries', 'boundary_band']
-
-
-def check_tol(tol) -> int:
-    """Return ``tol`` as int or raise unless it is a non-negative integer."""
-    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or int(tol) != tol or tol < 0:
-        raise ValueError(f'tol must be a non-negative integer, got {tol!r}')
-    return int(tol)
 
 
 def _steps(kernel: int) -> List[int]:

@@ -23,6 +23,8 @@ import numpy as np
 import torch
 
 from ..boundary import dilate, label_edges
+from ..surrogates.target_metrics import boundary_evaluator_names
+from ..utils.validate import DEFAULT_TOL, check_tol, label_range_error
 
 __all__ = [
     'STAT_FIELDS', 'BASE_METRICS', 'image_stats', 'parse_metrics',
@@ -45,7 +47,6 @@ _F = {name: i for i, name in enumerate(STAT_FIELDS)}
 BASE_METRICS = ('aAcc', 'mAcc', 'mIoU', 'FWIoU', 'mDice', 'mFscore', 'BIoU', 'BF1')
 _ALIASES = {'gAcc': 'aAcc'}
 _FINE_RE = re.compile(r'^m(IoU|Acc|Dice)_(D|I|C)(?:_q(.*))?$')
-_BOUNDARY = ('BIoU', 'BF1')
 
 
 def _check_maps(pred: torch.Tensor, label: torch.Tensor,
@@ -70,15 +71,8 @@ def _check_maps(pred: torch.Tensor, label: torch.Tensor,
     return pred.long(), label.long()
 
 
-def _bad_labels(label: torch.Tensor, num_classes: int, ignore_index: int) -> ValueError:
-    bad = ((label < 0) | (label >= num_classes)) & (label != ignore_index)
-    values = torch.unique(label[bad]).tolist()[:10]
-    return ValueError(f'label values {values} are outside [0, {num_classes - 1}] '
-                      f'(num_classes={num_classes}) and not ignore_index={ignore_index}')
-
-
 def image_stats(pred: torch.Tensor, label: torch.Tensor, num_classes: int,
-                ignore_index: int = 255, tol: int = 5, drop_bg: bool = False,
+                ignore_index: int = 255, tol: int = DEFAULT_TOL, drop_bg: bool = False,
                 bg_index: int = 0, boundary: bool = True) -> torch.Tensor:
     """Per-image, per-class confusion and boundary statistics.
 
@@ -105,8 +99,8 @@ def image_stats(pred: torch.Tensor, label: torch.Tensor, num_classes: int,
         Tensor: int64 (N, C, len(STAT_FIELDS)); see :data:`STAT_FIELDS`.
     """
     pred, label = _check_maps(pred, label, num_classes)
-    if boundary and (isinstance(tol, bool) or int(tol) != tol or tol < 0):
-        raise ValueError(f'tol must be a non-negative integer, got {tol!r}')
+    if boundary:
+        check_tol(tol)
     n, h, w = label.shape
     c = int(num_classes)
     out = torch.zeros(n, c, len(STAT_FIELDS), dtype=torch.int64, device=label.device)
@@ -122,7 +116,7 @@ def image_stats(pred: torch.Tensor, label: torch.Tensor, num_classes: int,
     lab_c = torch.where(valid, label, c)
     lo, hi = torch.aminmax(lab_c)
     if lo < 0 or hi > c:
-        raise _bad_labels(label, c, ignore_index)
+        raise label_range_error(label, c, ignore_index)
     flat = lab_c * c + pred
     if n > 1:
         flat = flat + torch.arange(n, device=label.device).view(n, 1, 1) * ((c + 1) * c)
@@ -130,7 +124,7 @@ def image_stats(pred: torch.Tensor, label: torch.Tensor, num_classes: int,
     conf = torch.bincount(flat, minlength=n * (c + 1) * c).view(n, c + 1, c)
     # row C must hold exactly the unlabelled pixels, else a label equals C
     if hi == c and int(conf[:, c].sum()) != label.numel() - int(valid.sum()):
-        raise _bad_labels(label, c, ignore_index)
+        raise label_range_error(label, c, ignore_index)
     conf = conf[:, :c]
     tp = conf.diagonal(dim1=1, dim2=2)
     out[..., 0] = tp
@@ -264,7 +258,8 @@ def parse_metrics(metrics: Sequence[str], q: Sequence[float] = (1, 5)) -> List[T
 
 def needs_boundary(requests: Sequence[Tuple]) -> bool:
     """Whether any parsed request needs the boundary statistics."""
-    return any(r[0] in _BOUNDARY for r in requests)
+    boundary = boundary_evaluator_names()
+    return any(r[0] in boundary for r in requests)
 
 
 # ---------------------------------------------------------------- aggregation

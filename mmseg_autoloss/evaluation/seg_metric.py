@@ -15,6 +15,7 @@ from prettytable import PrettyTable
 
 from mmseg.registry import EVALUATOR, METRICS
 
+from ..utils.validate import DEFAULT_TOL, check_tol
 from .functional import check_q, image_stats, needs_boundary, parse_metrics, summarize
 
 
@@ -72,7 +73,7 @@ class SegMetric(BaseMetric):
 
     def __init__(self,
                  metrics: Optional[Union[str, Sequence[str]]] = None,
-                 tol: int = 5,
+                 tol: int = DEFAULT_TOL,
                  drop_bg: bool = False,
                  bg_index: int = 0,
                  q: Sequence[float] = (1, 5),
@@ -99,8 +100,7 @@ class SegMetric(BaseMetric):
                       "(merged from a base IoUMetric config?) is ignored; write "
                       "dict(_delete_=True, type='SegMetric', ...) to drop it",
                       logger='current', level=logging.WARNING)
-        if isinstance(tol, bool) or not isinstance(tol, int) or tol < 0:
-            raise ValueError(f'SegMetric: tol must be a non-negative integer, got {tol!r}')
+        tol = check_tol(tol, 'SegMetric: ')
         if not isinstance(beta, (int, float)) or beta <= 0:
             raise ValueError(f'SegMetric: beta must be a positive number, got {beta!r}')
         self.q = check_q(q)

@@ -16,6 +16,7 @@ from mmseg.registry import HOOKS
 
 from ..evaluation.functional import (class_level, image_level, image_stats, needs_boundary,
                                      parse_metrics, score_matrix, summarize)
+from ..utils.validate import DEFAULT_TOL
 
 _MODES = ('train', 'eval')
 
@@ -157,7 +158,7 @@ class SurrogateMonitorHook(Hook):
         if getattr(loss, 'metric_weights', None) is not None or \
                 not needs_boundary(parse_metrics([loss.target_metric])):
             return (None, False, 0)
-        return (int(getattr(loss, 'tol', 5)), bool(getattr(loss, 'drop_bg', False)),
+        return (int(getattr(loss, 'tol', DEFAULT_TOL)), bool(getattr(loss, 'drop_bg', False)),
                 int(getattr(loss, 'bg_index', 0)))
 
     def before_train(self, runner) -> None:

@@ -18,16 +18,17 @@ import torch
 import torch.nn as nn
 from mmseg.registry import MODELS
 
-from ..surrogates.parameterization import (DEFAULT_NUM_PIECES, METRIC_NUM_G, PiecewiseG,
-                                           build_g_functions, check_control_points,
+from ..surrogates.parameterization import (PiecewiseG, build_g_functions, check_control_points,
                                            check_num_pieces, check_parameterization,
                                            check_target_metric, check_theta,
                                            control_points_to_theta, identity_theta,
                                            num_params_per_g, theta_to_control_points)
 from ..surrogates.presets import get_preset
 from ..surrogates.relaxed_metrics import CLASS_REDUCTIONS, relaxed_metric
+from ..surrogates.target_metrics import get_target_metric
 from ..utils.loss_config import (PRESET_OVERRIDABLE, check_weight, load_theta_file,
                                  merge_loss_settings)
+from ..utils.validate import DEFAULT_TOL, check_tol
 from .utils import check_seg_inputs, reject_unknown_keys
 
 __all__ = ['AutoSegLoss', 'auto_seg_loss']
@@ -36,7 +37,7 @@ __all__ = ['AutoSegLoss', 'auto_seg_loss']
 def auto_seg_loss(cls_score: torch.Tensor, label: torch.Tensor, target_metric: str,
                   gs: Optional[Sequence[PiecewiseG]] = None, weight: Optional[torch.Tensor] = None,
                   ignore_index: int = 255, class_reduction: str = 'all', eps: float = 1e-6,
-                  tol: int = 5, drop_bg: bool = False, compile: bool = False,
+                  tol: int = DEFAULT_TOL, drop_bg: bool = False, compile: bool = False,
                   sync: bool = False) -> torch.Tensor:
     """``1 − relaxed metric`` of ``softmax(cls_score)``, computed in float32.
 
@@ -148,21 +149,21 @@ class AutoSegLoss(nn.Module):
         elif theta_file is not None:
             src, explicit = load_theta_file(theta_file, explicit)
         defaults = dict(target_metric='mIoU', parameterization='bezier', num_pieces=None,
-                        tol=5, drop_bg=False)
+                        tol=None, drop_bg=False)
         res = {k: defaults[k] if v is None else v for k, v in explicit.items()}
 
         try:
             self.target_metric = check_target_metric(res['target_metric'])
             self.parameterization = check_parameterization(res['parameterization'])
             n = res['num_pieces']
-            self.num_pieces = check_num_pieces(
-                DEFAULT_NUM_PIECES[self.target_metric] if n is None else n)
+            entry = get_target_metric(self.target_metric)
+            self.num_pieces = check_num_pieces(entry.num_pieces if n is None else n)
         except (TypeError, ValueError) as err:
             raise ValueError(f'AutoSegLoss: {err}') from None
-        tol = res['tol']
-        if isinstance(tol, bool) or not isinstance(tol, (int, float)) or int(tol) != tol or tol < 0:
-            raise ValueError(f'AutoSegLoss: tol must be a non-negative integer, got {tol!r}')
-        self.tol = int(tol)
+        # the metric's own default tol; unused by a metric without boundary
+        tol = res['tol'] if res['tol'] is not None else (
+            DEFAULT_TOL if entry.tol is None else entry.tol)
+        self.tol = check_tol(tol, 'AutoSegLoss: ')
         if not isinstance(res['drop_bg'], bool):
             raise ValueError(f"AutoSegLoss: drop_bg must be a bool, got {res['drop_bg']!r}")
         self.drop_bg = res['drop_bg']
@@ -189,7 +190,7 @@ class AutoSegLoss(nn.Module):
         self.sync_stats, self.check_labels = sync_stats, check_labels
         self._labels_checked = False
 
-        num_g = METRIC_NUM_G[self.target_metric]
+        num_g = entry.num_g
         if src is not None:
             theta_t = torch.tensor(src['theta'], dtype=torch.float64)
             points = torch.tensor(src['control_points'], dtype=torch.float64)

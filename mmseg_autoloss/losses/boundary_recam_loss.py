@@ -15,6 +15,7 @@ from mmseg.registry import MODELS
 
 from ..surrogates.recam import MASK_REGIONS, MASK_SOURCES, boundary_recam_loss
 from ..utils.loss_config import check_weight
+from ..utils.validate import check_tol
 from .utils import check_seg_inputs, reject_unknown_keys
 
 __all__ = ['BoundaryReCAMLoss']
@@ -81,8 +82,7 @@ class BoundaryReCAMLoss(nn.Module):
         if mask_region not in MASK_REGIONS:
             raise ValueError(f'{_NAME}: mask_region must be one of {MASK_REGIONS}, '
                              f'got {mask_region!r}')
-        if isinstance(tol, bool) or not isinstance(tol, numbers.Integral) or tol < 0:
-            raise ValueError(f'{_NAME}: tol must be an integer >= 0, got {tol!r}')
+        check_tol(tol, f'{_NAME}: ')
         if not isinstance(use_reclassifier, bool):
             raise TypeError(f'{_NAME}: use_reclassifier must be a bool, got {use_reclassifier!r}')
         if not isinstance(detach_mask, bool):

@@ -4,6 +4,8 @@ from typing import Dict, Optional, Tuple
 import torch
 import torch.nn.functional as F
 
+from ..utils.validate import check_label_range
+
 # Keys that MMSeg's base configs put into ``loss_decode`` for
 # CrossEntropyLoss; a user dict without ``_delete_=True`` merges into them.
 CE_ONLY_KEYS = ('use_sigmoid', 'use_mask', 'avg_non_ignore', 'class_weight', 'reduction')
@@ -55,11 +57,7 @@ def check_seg_inputs(pred: torch.Tensor, target: torch.Tensor, ignore_index: int
         raise ValueError(f'{loss_type}: hard labels must be an integer tensor, got {target.dtype}')
     if not check_values:
         return
-    bad = ((target < 0) | (target >= c)) & (target != ignore_index)
-    if bool(bad.any()):
-        values = torch.unique(target[bad]).tolist()[:10]
-        raise ValueError(f'{loss_type}: label values {values} are outside [0, {c - 1}] '
-                         f'(num_classes={c}) and not ignore_index={ignore_index}')
+    check_label_range(target, c, ignore_index, owner=f'{loss_type}: ')
 
 
 def one_hot_with_ignore(target: torch.Tensor, num_classes: int, ignore_index: int,

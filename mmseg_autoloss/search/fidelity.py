@@ -23,15 +23,17 @@ proxy; the main ledger gets one record per sample when the round ends.
 import glob
 import os
 import os.path as osp
-from typing import Callable, Dict, Iterable, List, Optional, Sequence
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Union
 
 from mmengine.config import Config
 
-__all__ = ['check_fidelity', 'rung_iters', 'rung_sizes', 'select_survivors', 'map_rewards',
-           'SuccessiveHalving', 'FIDELITY_TYPES', 'iters_spent']
+from .ledger import Ledger
+from .proxy_settings import FidelitySettings
+from .registry import FIDELITY_SCHEDULES
 
-KEY = 'search.fidelity'
-FIDELITY_TYPES = ('SuccessiveHalving', )
+__all__ = ['check_fidelity', 'rung_iters', 'rung_sizes', 'select_survivors', 'map_rewards',
+           'SuccessiveHalving', 'iters_spent']
+
 RUNG_DIR = 'rungs'
 
 
@@ -41,27 +43,7 @@ def check_fidelity(value) -> None:
     Raises:
         ValueError: naming the key and the value.
     """
-    if value is None:
-        return
-    if not isinstance(value, dict):
-        raise ValueError(f"{KEY}={value!r}: must be None or dict(type='SuccessiveHalving', "
-                         'eta=2, min_fraction=0.25)')
-    bad = sorted(set(value) - {'type', 'eta', 'min_fraction'})
-    if bad:
-        raise ValueError(f"{KEY}={dict(value)!r}: unknown key(s) {bad}; valid: "
-                         "['eta', 'min_fraction', 'type']")
-    ftype = value.get('type')
-    if ftype not in FIDELITY_TYPES:
-        raise ValueError(f'{KEY}.type={ftype!r}: unknown fidelity type; choose from '
-                         f'{list(FIDELITY_TYPES)}, or {KEY}=None for full proxies')
-    eta = value.get('eta', 2)
-    if isinstance(eta, bool) or not isinstance(eta, int) or eta < 2:
-        raise ValueError(f'{KEY}.eta={eta!r}: must be an integer >= 2 (each rung keeps the '
-                         'best 1/eta)')
-    frac = value.get('min_fraction', 0.25)
-    if isinstance(frac, bool) or not isinstance(frac, (int, float)) or not 0 < frac <= 1:
-        raise ValueError(f'{KEY}.min_fraction={frac!r}: must be in (0, 1] (the first rung\'s '
-                         'share of the proxy iterations)')
+    FidelitySettings.from_cfg(value)
 
 
 def rung_iters(total: int, eta: int, min_fraction: float) -> List[int]:
@@ -121,24 +103,27 @@ def _match(rec: Dict, theta: List[float]) -> bool:
         abs(a - b) <= 1e-12 for a, b in zip(rec['theta'], theta))
 
 
+@FIDELITY_SCHEDULES.register_module()
 class SuccessiveHalving:
     """Successive halving of the proxies of each round.
 
     Args:
-        cfg: ``search.fidelity`` (validated).
+        cfg: ``search.fidelity``, built or as in the config.
         theta_iters: Iterations a full proxy trains with its theta.
         work_dir: Search work dir.
         rank: This process's rank.
     """
 
-    def __init__(self, cfg: Dict, theta_iters: int, work_dir: str, rank: int = 0) -> None:
-        self.eta = int(cfg.get('eta', 2))
-        self.min_fraction = float(cfg.get('min_fraction', 0.25))
+    def __init__(self, cfg: Union[FidelitySettings, Dict], theta_iters: int, work_dir: str,
+                 rank: int = 0) -> None:
+        if not isinstance(cfg, FidelitySettings):
+            cfg = FidelitySettings.from_cfg(cfg)
+        self.eta = cfg.eta
+        self.min_fraction = float(cfg.min_fraction)
         self.iters = rung_iters(theta_iters, self.eta, self.min_fraction)
         self.theta_iters = theta_iters
         self.work_dir = work_dir
         self.rank = rank
-        from .ledger import Ledger
         self.ledgers = [Ledger(osp.join(work_dir, RUNG_DIR, f'rung{k}'), rank)
                         for k in range(len(self.iters))]
 
@@ -265,6 +250,11 @@ class SuccessiveHalving:
                 log(f'round {round_idx + 1} rung {k + 1}/{len(self.iters)} done: '
                     f'{len(rungs[k])} proxies at {end} iterations ({len(done)} from the '
                     'ledger), best ' + (f'{max(ok):.4f}' if ok else 'n/a'))
+        return self._finals(rungs, num)
+
+    def _finals(self, rungs: List[Dict[int, Dict]], num: int) -> List[Dict]:
+        """Each sample's record of the last rung it reached, with every rung's
+        reward and the controller reward (:func:`map_rewards`)."""
         mapped = map_rewards(rungs)
         finals = []
         for i in range(num):

@@ -9,10 +9,12 @@ __all__ = ['search_fingerprint', 'fingerprint_diff', 'check_resume', 'split_dige
 # Parts of the config a proxy run is built from (see make_proxy_config).
 DEFINING = ('search', 'model', 'optim_wrapper', 'param_scheduler', 'train_dataloader',
             'val_dataloader', 'test_pipeline', 'custom_hooks')
-# Keys that may change on resume: they change where and how the search runs
-# and what it logs, not what a proxy computes. ``search.rounds`` may grow (an
-# extended search); the runner checks it separately.
-SAFE_KEYS = ('search.rounds', 'search.workers', 'search.dist', 'search.proxy.log_level')
+# Keys that may change on resume: they change where and how the search runs,
+# what it logs and when it stops (search.hooks), not what a proxy computes.
+# ``search.rounds`` may grow (an extended search); the runner checks it
+# separately.
+SAFE_KEYS = ('search.rounds', 'search.workers', 'search.dist', 'search.proxy.log_level',
+             'search.hooks')
 
 
 def _flatten(prefix: str, value, out: Dict[str, str]) -> None:
@@ -31,7 +33,8 @@ def _flatten(prefix: str, value, out: Dict[str, str]) -> None:
 
 
 def _safe(key: str) -> bool:
-    return any(key == s or key.startswith(s + '.') for s in SAFE_KEYS)
+    # a list flattens to key[i]...
+    return any(key == s or key.startswith((s + '.', s + '[')) for s in SAFE_KEYS)
 
 
 def split_digest(names: List[str]) -> str:

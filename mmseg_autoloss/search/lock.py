@@ -18,6 +18,8 @@ import sys
 import time
 from typing import Dict, Optional
 
+from . import defaults
+
 __all__ = ['WorkDirLock', 'WorkDirLocked', 'LOCK_FILE']
 
 LOCK_FILE = 'search.lock'
@@ -57,7 +59,7 @@ def _me() -> Dict:
     return dict(pid=os.getpid(), host=socket.gethostname(), start=stat[19] if stat else None,
                 since=time.strftime('%Y-%m-%d %H:%M:%S'), argv=' '.join(sys.argv),
                 run_id=os.environ.get('TORCHELASTIC_RUN_ID'),
-                restart=int(os.environ.get('TORCHELASTIC_RESTART_COUNT', 0)))
+                restart=int(os.environ.get('TORCHELASTIC_RESTART_COUNT', defaults.RESTART_COUNT)))
 
 
 def describe_holder(holder: Dict) -> str:
@@ -124,7 +126,7 @@ class WorkDirLock:
     def _stale(holder: Dict, me: Dict) -> Optional[str]:
         """Why ``holder`` no longer holds the lock (no flock), or None."""
         if holder.get('run_id') and holder.get('run_id') == me['run_id'] \
-                and int(holder.get('restart', 0)) < me['restart']:
+                and int(holder.get('restart', defaults.RESTART_COUNT)) < me['restart']:
             return f"it was attempt {holder.get('restart')} of this torchrun job"
         if holder.get('host') == me['host'] and isinstance(holder.get('pid'), int) \
                 and not _alive(holder['pid'], holder.get('start')):

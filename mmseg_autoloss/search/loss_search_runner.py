@@ -20,18 +20,23 @@ from mmengine.config import Config
 from mmengine.dist import broadcast_object_list, get_dist_info, is_distributed
 from mmengine.logging import MMLogger
 from mmengine.utils import ProgressBar
-from mmseg.registry import DATASETS, RUNNERS
+from mmengine.hooks import Hook
+from mmengine.runner import get_priority
+from mmseg.registry import DATASETS, HOOKS, RUNNERS
 
-from mmseg_autoloss.surrogates import num_theta, theta_to_control_points
+from mmseg_autoloss.surrogates import theta_to_control_points
 from mmseg_autoloss.utils.dist import gather_json, init_dist_cpu_aware
 from mmseg_autoloss.utils.fileio import atomic_open, atomic_write_json, atomic_write_text
-from mmseg_autoloss.utils.loss_config import find_autoseg_losses, loss_target_metric
-from .controllers import build_controller
-from .fidelity import SuccessiveHalving, iters_spent
+from mmseg_autoloss.utils.loss_config import (apply_loss_params, find_autoseg_losses,
+                                              loss_target_metric)
+from . import defaults
+from .controllers import BaseController, build_controller
+from .fidelity import iters_spent
 from .fingerprint import check_resume, search_fingerprint, split_digest
 from .ledger import Ledger
 from .lock import WorkDirLock
 from .proxy import make_proxy_config, proxy_seed
+from .registry import FIDELITY_SCHEDULES
 from .settings import SearchSettings
 from .warm_start import WARM_ROUND, WarmStart, theta_iters
 from .workers import ProxyPool, default_num_workers, die_with_parent
@@ -72,38 +77,26 @@ class LossSearchRunner:
         if not cfg.get('work_dir'):
             raise ValueError('work_dir is not set: pass --work-dir or set work_dir in the config')
         self.work_dir = osp.abspath(cfg.work_dir)
-        self.launcher = cfg.get('launcher', 'none')
-        self.resume = bool(cfg.get('resume', False))
+        self.launcher = cfg.get('launcher', defaults.LAUNCHER)
+        self.resume = bool(cfg.get('resume'))
         # torchrun --max-restarts restarts the group with the same command:
         # a restarted attempt continues the search from its ledger
-        self.restart = int(os.environ.get('TORCHELASTIC_RESTART_COUNT', 0))
+        self.restart = int(os.environ.get('TORCHELASTIC_RESTART_COUNT', defaults.RESTART_COUNT))
         if self.restart > 0:
             self.resume = True
         if 'TORCHELASTIC_RUN_ID' in os.environ and self.launcher != 'none':
             # a rank whose torchrun agent is gone (killed) would train on alone
             die_with_parent(os.getppid(), prctl=False)
-        timeout = self.settings.dist.get('timeout_s')
+        timeout = self.settings.dist.timeout_s
         init_dist_cpu_aware(self.launcher,
                             timeout_s=1800 if timeout is None else max(float(timeout), 600.0))
         self.rank, self.world_size = get_dist_info()
         s = self.settings
-        losses = find_autoseg_losses(cfg.model, s.heads)
-        matching = [d for d in losses if loss_target_metric(d) == s.target_metric]
-        if not matching:
-            raise ValueError(
-                f'search.heads={list(s.heads)} contain no AutoSegLoss with target_metric='
-                f'{s.target_metric!r} (found: {[loss_target_metric(d) for d in losses]}); '
-                "set e.g. model.decode_head.loss_decode=dict(_delete_=True, type='AutoSegLoss', "
-                f"target_metric='{s.target_metric}')")
-        self.num_params = num_theta(s.target_metric, s.num_pieces)
+        self._check_losses()
+        self.num_params = s.space.dim
         self.init_theta = s.initial_theta()
-        ctrl_cfg = dict(s.controller)
-        ctrl_cfg.setdefault('seed', s.seed)
-        ctrl_cfg.setdefault('samples_per_round', s.samples_per_round)
-        if ctrl_cfg['samples_per_round'] != s.samples_per_round:
-            raise ValueError(f'search.controller.samples_per_round={ctrl_cfg["samples_per_round"]} '
-                             f'differs from search.samples_per_round={s.samples_per_round}')
-        self.controller = build_controller(ctrl_cfg, self.num_params, init_mu=self.init_theta)
+        self.controller = self.build_controller()
+        self._hooks = self.build_hooks()
         # One search per work dir: rank 0 holds the lock for the whole group,
         # taken before anything (even the log file) is written there.
         os.makedirs(self.work_dir, exist_ok=True)
@@ -114,28 +107,15 @@ class LossSearchRunner:
             self.logger = MMLogger.get_instance(
                 f'loss_search_{stamp}_{id(self)}', logger_name='mmseg_autoloss.search',
                 log_file=osp.join(self.work_dir, f'search_{stamp}.log') if self.rank == 0 else None,
-                log_level=cfg.get('log_level', 'INFO'))
+                log_level=cfg.get('log_level', defaults.LOG_LEVEL))
             if taken_over:
                 self.logger.warning(taken_over)
             self.ledger = Ledger(self.work_dir, self.rank)
-            self.split_files = self._make_splits()
-            local_world = int(os.environ.get('LOCAL_WORLD_SIZE', self.world_size))
-            w = s.workers
-            num_workers = w.get('num_workers')
-            if num_workers is None:
-                num_workers = default_num_workers(w.get('models_per_device', 1),
-                                                  w.get('threads_per_worker', 1), local_world)
-            if num_workers == 0 and is_distributed():
-                raise ValueError('search.workers.num_workers=0 (proxies in this process) cannot '
-                                 'be used under a distributed launcher; use >= 1')
-            self.pool = ProxyPool(num_workers, w.get('threads_per_worker', 1),
-                                  w.get('models_per_device', 1),
-                                  int(os.environ.get('LOCAL_RANK', 0)), local_world,
-                                  max_retries=w.get('max_retries', 2))
+            self.split_files = self.build_splits()
+            self.pool = self.build_pool()
             # a warm-start checkpoint of another model fails here, before any training
             self.warm_start = WarmStart.build(cfg, s, self.work_dir)
-            self.fidelity = None if s.fidelity is None else SuccessiveHalving(
-                s.fidelity, theta_iters(s), self.work_dir, self.rank)
+            self.fidelity = self.build_fidelity()
         except BaseException:
             self.lock.release()
             raise
@@ -143,6 +123,64 @@ class LossSearchRunner:
     @classmethod
     def from_cfg(cls, cfg: Config) -> 'LossSearchRunner':
         return cls(cfg)
+
+    # ------------------------------------------------------------ builders
+    def _check_losses(self) -> None:
+        """The searched heads must hold an AutoSegLoss of the target metric."""
+        s = self.settings
+        losses = find_autoseg_losses(self.cfg.model, s.heads)
+        if not any(loss_target_metric(d) == s.target_metric for d in losses):
+            raise ValueError(
+                f'search.heads={list(s.heads)} contain no AutoSegLoss with target_metric='
+                f'{s.target_metric!r} (found: {[loss_target_metric(d) for d in losses]}); '
+                "set e.g. model.decode_head.loss_decode=dict(_delete_=True, type='AutoSegLoss', "
+                f"target_metric='{s.target_metric}')")
+
+    def build_controller(self) -> BaseController:
+        """``search.controller`` with the search's seed, M and initial theta."""
+        s = self.settings
+        ctrl_cfg = dict(s.controller)
+        ctrl_cfg.setdefault('seed', s.seed)
+        ctrl_cfg.setdefault('samples_per_round', s.samples_per_round)
+        if ctrl_cfg['samples_per_round'] != s.samples_per_round:
+            raise ValueError(f'search.controller.samples_per_round={ctrl_cfg["samples_per_round"]} '
+                             f'differs from search.samples_per_round={s.samples_per_round}')
+        return build_controller(ctrl_cfg, self.num_params, init_mu=self.init_theta)
+
+    def build_hooks(self) -> List[Hook]:
+        """``search.hooks`` from MMSeg's HOOKS, sorted by priority like
+        mmengine's Runner sorts its hooks (see :mod:`.search_hooks`)."""
+        hooks = []
+        for cfg in self.settings.hooks:
+            hook = HOOKS.build(dict(cfg))
+            if not isinstance(hook, Hook):
+                raise TypeError(f'search.hooks: {cfg!r} built a {type(hook).__name__}, not an '
+                                'mmengine Hook')
+            hooks.append(hook)
+        return sorted(hooks, key=lambda h: get_priority(h.priority))
+
+    def build_fidelity(self):
+        """The round's fidelity schedule (``search.fidelity``), None = full proxies."""
+        fid = self.settings.fidelity
+        if fid is None:
+            return None
+        return FIDELITY_SCHEDULES.get(fid.type)(fid, theta_iters(self.settings), self.work_dir,
+                                                self.rank)
+
+    def build_pool(self) -> ProxyPool:
+        """The workers that train this process's proxies (``search.workers``)."""
+        local_world = int(os.environ.get('LOCAL_WORLD_SIZE', self.world_size))
+        w = self.settings.workers
+        num_workers = w.num_workers
+        if num_workers is None:
+            num_workers = default_num_workers(w.models_per_device, w.threads_per_worker,
+                                              local_world)
+        if num_workers == 0 and is_distributed():
+            raise ValueError('search.workers.num_workers=0 (proxies in this process) cannot '
+                             'be used under a distributed launcher; use >= 1')
+        return ProxyPool(num_workers, w.threads_per_worker, w.models_per_device,
+                         int(os.environ.get('LOCAL_RANK', defaults.LOCAL_RANK)), local_world,
+                         max_retries=w.max_retries)
 
     def _on_rank0(self, fn):
         """Run ``fn`` on rank 0 and share its result; an error there is
@@ -164,7 +202,7 @@ class LossSearchRunner:
         return result
 
     # ------------------------------------------------------------------ set-up
-    def _make_splits(self) -> Dict[str, str]:
+    def build_splits(self) -> Dict[str, str]:
         """Split the training set into proxy-train and hold-out name lists
         (written once; a resume checks them and never rewrites them)."""
         split_dir = osp.join(self.work_dir, 'splits')
@@ -185,11 +223,11 @@ class LossSearchRunner:
         names = sorted(osp.relpath(dataset.get_data_info(i)['img_path'], img_dir)[:-len(suffix)]
                        for i in range(len(dataset)))
         h = self.settings.hold_out
-        n = h['size'] if h.get('size') is not None else int(round(h['fraction'] * len(names)))
+        n = h.size if h.size is not None else int(round(h.fraction * len(names)))
         if n >= len(names) or n < 1:
-            raise ValueError(f'search.hold_out={dict(h)} gives {n} hold-out images but the '
+            raise ValueError(f'search.hold_out={h.to_cfg()} gives {n} hold-out images but the '
                              f'training set has {len(names)}: it must leave images to train on')
-        order = np.random.default_rng(h.get('seed', 0)).permutation(len(names))
+        order = np.random.default_rng(h.seed).permutation(len(names))
         return dict(train=sorted(names[i] for i in order[n:]),
                     hold_out=sorted(names[i] for i in order[:n]))
 
@@ -240,7 +278,9 @@ class LossSearchRunner:
                              f'but {done} rounds are already done; rounds can only grow')
         return state
 
-    def _save_state(self, round_idx: int, elapsed: float) -> None:
+    def save_state(self, round_idx: int, elapsed: float) -> None:
+        """Write ``search_state.pth``: the next round, the controller and the
+        wall time so far (what a resume starts from)."""
         state = dict(round=round_idx, controller=self.controller.state_dict(),
                      elapsed_s=float(elapsed), round_times=list(self._round_times),
                      fingerprint=self.fingerprint)
@@ -248,17 +288,18 @@ class LossSearchRunner:
             torch.save(state, f)
 
     # -------------------------------------------------------------- the search
-    def _load_state(self) -> int:
-        """Round to start at; a fresh search saves its fingerprint at once, so
-        a search killed in its first round is checked on resume too."""
+    def load_state(self) -> int:
+        """Load ``search_state.pth`` (rank 0); returns the round to start at. A
+        fresh search saves its fingerprint at once, so a search killed in its
+        first round is checked on resume too."""
         state = self._state
         if state is None:
-            self._save_state(0, 0.0)
+            self.save_state(0, 0.0)
             return 0
         self.controller.load_state_dict(state['controller'])
         # wall time of the earlier sessions up to their last finished round
-        self._elapsed_before = float(state.get('elapsed_s', 0.0))
-        self._round_times = [float(t) for t in state.get('round_times', [])]
+        self._elapsed_before = float(state.get('elapsed_s', defaults.ELAPSED_S))
+        self._round_times = [float(t) for t in state.get('round_times', defaults.ROUND_TIMES)]
         how = f'torchrun restart {self.restart}' if self.restart else '--resume'
         self.logger.info(f'{how}: resumed the search from {self.work_dir}/{STATE_FILE} at '
                          f'round {int(state["round"]) + 1} (finished proxies are not re-run)')
@@ -274,11 +315,8 @@ class LossSearchRunner:
             name = f'r{round_idx:02d}_p{i:02d}'
             work_dir = osp.join(self.work_dir, 'proxies', name)
             seed = proxy_seed(s.seed, round_idx, i)
-            params = dict(target_metric=s.target_metric, parameterization=s.parameterization,
-                          num_pieces=s.num_pieces, theta=theta)
-            if s.target_metric in ('BIoU', 'BF1'):
-                params.update(tol=s.tol, drop_bg=s.drop_bg)
-            cfg = make_proxy_config(self.cfg, s, params, seed, work_dir, self.split_files, name)
+            cfg = make_proxy_config(self.cfg, s, s.loss_params(theta), seed, work_dir,
+                                    self.split_files, name)
             if self.warm_start is not None:
                 self.warm_start.configure(cfg, s)
             os.makedirs(work_dir, exist_ok=True)
@@ -316,7 +354,7 @@ class LossSearchRunner:
 
     def _timeout(self, own_s: float) -> float:
         """How long this rank waits for the others' proxies of a round."""
-        fixed = self.settings.dist.get('timeout_s')
+        fixed = self.settings.dist.timeout_s
         if fixed is not None:
             return float(fixed)
         return max(600.0, 3.0 * max(self._round_times + [own_s]))
@@ -333,71 +371,24 @@ class LossSearchRunner:
         return {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
 
     def run(self) -> Dict:
-        s = self.settings
         self._elapsed_before = 0.0
         self._round_times: List[float] = []
+        self._trained = 0
+        self._stop_reason: Optional[str] = None
         handlers = self._handle_signals()
-        t0 = time.time()
+        self._t0 = time.time()
         best = None
         clean = False
         try:
-            start_round, self._elapsed_before, self._round_times = self._on_rank0(
-                lambda: (self._load_state(), self._elapsed_before, self._round_times))
-            if self.restart and self.rank == 0:
-                self.ledger.append_event(dict(
-                    event='group_restart', restart=self.restart, round=start_round,
-                    time=time.strftime('%Y-%m-%d %H:%M:%S'),
-                    error='torchrun restarted the process group (a rank was lost)'))
-            self.logger.info(f'loss search: target_metric={s.target_metric}, {self.num_params} '
-                             f'parameters, {s.rounds} rounds x {s.samples_per_round} proxies x '
-                             f'{s.proxy.get("max_iters", 1000)} iterations, '
-                             f'{self.world_size} process(es) x {self.pool.num_workers} worker(s), '
-                             f'up to {self.pool.max_retries} re-run(s) of a proxy that loses its '
-                             'worker')
-            if is_distributed():
-                fixed = s.dist.get('timeout_s')
-                self.logger.info(
-                    'collective timeout: ' + (f'{fixed} s' if fixed is not None else
-                                              '3x the longest round so far, at least 600 s')
-                    + ' (search.dist.timeout_s); ranks not yet reported are logged every '
-                    f"{s.dist.get('report_s', 60)} s")
-            if self.warm_start is not None:
-                self._on_rank0(lambda: self.warm_start.prepare(
-                    self.cfg, s, self.split_files, self.pool, self.ledger, self.logger,
-                    self._on_event))
-            trained = 0
-            for t in range(start_round, s.rounds):
-                samples, done = self._on_rank0(lambda: self._round_samples(t))
-                if self.fidelity is not None:
-                    start = time.time()
-                    records = self._halving_round(t, samples, done)
-                    self._round_times.append(time.time() - start)
-                    best = self._on_rank0(lambda: self._finish_round(
-                        t, samples, records, self._elapsed_before + time.time() - t0))
-                    self._on_rank0(lambda: self.fidelity.cleanup(t))
-                    continue
-                tasks = self._tasks(t, samples, done)
-                if done and self.rank == 0:
-                    self.logger.info(f'round {t + 1}/{s.rounds}: {len(done)} proxies already '
-                                     'finished in the ledger, not re-run')
-                start = time.time()
-                mine = self._run_tasks(t, tasks, t0, trained)
-                own = time.time() - start
-                trained += len(mine)
-                if is_distributed():
-                    parts = gather_json(dict(records=mine, seconds=own), f'round{t}',
-                                        self._timeout(own), s.dist.get('report_s', 60),
-                                        self.logger.warning)
-                else:
-                    parts = [dict(records=mine, seconds=own)]
-                self._round_times.append(max(p['seconds'] for p in parts))
-                records = sorted(list(done.values()) + [r for p in parts for r in p['records']],
-                                 key=lambda r: r['index'])
-                best = self._on_rank0(lambda: self._finish_round(
-                    t, samples, records, self._elapsed_before + time.time() - t0))
+            start_round = self._start()
+            for t in range(start_round, self.settings.rounds):
+                self.call_hook('before_round', round_idx=t)
+                best = self.run_round(t)
+                self.call_hook('after_round', round_idx=t, best=best)
+                if self._stopped_after(t):
+                    break
             if best is None:  # resumed a search that had already finished
-                best = self._on_rank0(
-                    lambda: self._write_outputs(self._elapsed_before + time.time() - t0))
+                best = self._on_rank0(lambda: self.write_outputs(self._elapsed()))
             clean = True
         except SearchInterrupted as e:
             self.logger.warning(f'{signal.Signals(e.signum).name} received: workers stopped; '
@@ -416,6 +407,100 @@ class LossSearchRunner:
             for sig, handler in handlers.items():
                 signal.signal(sig, handler)
         return best
+
+    def _elapsed(self) -> float:
+        """Search wall time: earlier sessions up to their last round, plus this one."""
+        return self._elapsed_before + time.time() - self._t0
+
+    def _start(self) -> int:
+        """Resume state, logs and the warm start; returns the first round to run."""
+        s = self.settings
+        start_round, self._elapsed_before, self._round_times = self._on_rank0(
+            lambda: (self.load_state(), self._elapsed_before, self._round_times))
+        if self.restart and self.rank == 0:
+            self.ledger.append_event(dict(
+                event='group_restart', restart=self.restart, round=start_round,
+                time=time.strftime('%Y-%m-%d %H:%M:%S'),
+                error='torchrun restarted the process group (a rank was lost)'))
+        self.logger.info(f'loss search: target_metric={s.target_metric}, {self.num_params} '
+                         f'parameters, {s.rounds} rounds x {s.samples_per_round} proxies x '
+                         f'{s.proxy.max_iters} iterations, '
+                         f'{self.world_size} process(es) x {self.pool.num_workers} worker(s), '
+                         f'up to {self.pool.max_retries} re-run(s) of a proxy that loses its '
+                         'worker')
+        if is_distributed():
+            fixed = s.dist.timeout_s
+            self.logger.info(
+                'collective timeout: ' + (f'{fixed} s' if fixed is not None else
+                                          '3x the longest round so far, at least 600 s')
+                + ' (search.dist.timeout_s); ranks not yet reported are logged every '
+                f'{s.dist.report_s} s')
+        if self.warm_start is not None:
+            self._on_rank0(lambda: self.warm_start.prepare(
+                self.cfg, s, self.split_files, self.pool, self.ledger, self.logger,
+                self._on_event))
+        return start_round
+
+    def run_round(self, round_idx: int) -> Dict:
+        """One round, full proxies or successive halving behind it; returns
+        the ``best_loss.json`` content after it (on every rank)."""
+        samples, done = self._on_rank0(lambda: self._round_samples(round_idx))
+        start = time.time()
+        if self.fidelity is not None:
+            records = self._halving_round(round_idx, samples, done)
+            self._round_times.append(time.time() - start)
+        else:
+            records, seconds = self._full_round(round_idx, samples, done)
+            self._round_times.append(seconds)
+        best = self._on_rank0(lambda: self._finish_round(round_idx, samples, records,
+                                                         self._elapsed()))
+        if self.fidelity is not None:
+            self._on_rank0(lambda: self.fidelity.cleanup(round_idx))
+        return best
+
+    def _full_round(self, round_idx: int, samples: torch.Tensor, done: Dict[int, Dict]):
+        """Every proxy of a round trained in full; the round's records (all
+        ranks) and the slowest rank's seconds."""
+        tasks = self._tasks(round_idx, samples, done)
+        if done and self.rank == 0:
+            self.logger.info(f'round {round_idx + 1}/{self.settings.rounds}: {len(done)} '
+                             'proxies already finished in the ledger, not re-run')
+        start = time.time()
+        mine = self._run_tasks(round_idx, tasks, self._t0, self._trained)
+        own = time.time() - start
+        self._trained += len(mine)
+        if is_distributed():
+            parts = gather_json(dict(records=mine, seconds=own), f'round{round_idx}',
+                                self._timeout(own), self.settings.dist.report_s,
+                                self.logger.warning)
+        else:
+            parts = [dict(records=mine, seconds=own)]
+        records = sorted(list(done.values()) + [r for p in parts for r in p['records']],
+                         key=lambda r: r['index'])
+        return records, max(p['seconds'] for p in parts)
+
+    # ------------------------------------------------------------------ hooks
+    def call_hook(self, fn_name: str, **kwargs) -> None:
+        """Call ``fn_name`` of every search hook that has it (mmengine's
+        ``Runner.call_hook`` convention: ``hook.fn(runner, **kwargs)``)."""
+        for hook in self._hooks:
+            fn = getattr(hook, fn_name, None)
+            if callable(fn):
+                fn(self, **kwargs)
+
+    def request_stop(self, reason: str) -> None:
+        """Stop cleanly after the current round (a hook calls this); the
+        work dir stays resumable."""
+        self._stop_reason = str(reason)
+
+    def _stopped_after(self, round_idx: int) -> bool:
+        # rank 0 decides, so that every rank leaves the loop together
+        reason = self._on_rank0(lambda: self._stop_reason)
+        if reason is None:
+            return False
+        self.logger.warning(f'search stopped by a hook after round {round_idx + 1}/'
+                            f'{self.settings.rounds}: {reason}; continue with --resume')
+        return True
 
     def _halving_round(self, round_idx: int, samples: torch.Tensor, done: Dict[int, Dict]
                        ) -> List[Dict]:
@@ -436,7 +521,7 @@ class LossSearchRunner:
             # a rung's share can be uneven (survivors go to rank index % world)
             parts = gather_json(dict(records=mine), f'round{round_idx}_rung{k}',
                                 self._timeout(time.time() - started[0]),
-                                self.settings.dist.get('report_s', 60), self.logger.warning)
+                                self.settings.dist.report_s, self.logger.warning)
             return [r for p in parts for r in p['records']]
 
         finals = self.fidelity.run_round(
@@ -488,7 +573,7 @@ class LossSearchRunner:
         stats = self.controller.update(samples, rewards)
         self.ledger.write_canonical(
             [r for r in self.ledger.records() if r['round'] != round_idx] + records)
-        self._save_state(round_idx + 1, elapsed)
+        self.save_state(round_idx + 1, elapsed)
         failed = sum(r['status'] != 'ok' for r in records)
         self.logger.info(
             f'round {round_idx + 1}/{self.settings.rounds} done: reward mean '
@@ -496,7 +581,7 @@ class LossSearchRunner:
             f'best so far {self.controller.best_reward:.4f}; '
             + ', '.join(f'{k}={v:.4g}' for k, v in stats.items() if isinstance(v, (int, float))))
         self._log_scalars(round_idx, rewards, stats)
-        return self._write_outputs(elapsed)
+        return self.write_outputs(elapsed)
 
     def _log_scalars(self, round_idx: int, rewards: torch.Tensor, stats: Dict) -> None:
         from mmengine.visualization import Visualizer
@@ -511,27 +596,24 @@ class LossSearchRunner:
                         'search/best_reward': float(self.controller.best_reward)})
         vis.add_scalars(scalars, step=round_idx + 1)
 
-    def _write_outputs(self, elapsed: float) -> Dict:
+    def write_outputs(self, elapsed: float) -> Dict:
         """best_loss.json, the retrain config and the plots (rank 0)."""
         s = self.settings
         records = [r for r in self.ledger.records() if r['round'] != WARM_ROUND]
         best_mu = _as_list(self.controller.best_mu)
-        best = dict(
-            target_metric=s.target_metric, parameterization=s.parameterization,
-            num_pieces=s.num_pieces, theta=best_mu,
-            control_points=_as_list(theta_to_control_points(best_mu, s.num_pieces)),
-            reward=float(self.controller.best_reward), rounds_done=int(self.controller.round),
-            history=self.controller.history,
+        ws = s.proxy.warm_start
+        best = s.space.best_loss(
+            best_mu, reward=float(self.controller.best_reward),
+            rounds_done=int(self.controller.round), history=self.controller.history,
             budget=dict(rounds=s.rounds, samples_per_round=s.samples_per_round,
-                        proxy_iters=s.proxy.get('max_iters', 1000), proxies_trained=len(records),
+                        proxy_iters=s.proxy.max_iters, proxies_trained=len(records),
                         failed=sum(r['status'] != 'ok' for r in records),
                         wall_time_s=round(elapsed, 1), processes=self.world_size,
                         workers_per_process=self.pool.num_workers,
                         proxy_iters_spent=iters_spent(self.ledger.records(), theta_iters(s)),
-                        warm_start=s.proxy.get('warm_start'), fidelity=s.fidelity),
-            controller=dict(s.controller), seed=s.seed, hold_out=dict(s.hold_out))
-        if s.target_metric in ('BIoU', 'BF1'):
-            best.update(tol=s.tol, drop_bg=s.drop_bg)
+                        warm_start=None if ws is None else ws.to_cfg(),
+                        fidelity=None if s.fidelity is None else s.fidelity.to_cfg()),
+            controller=dict(s.controller), seed=s.seed, hold_out=s.hold_out.to_cfg())
         atomic_write_json(osp.join(self.work_dir, BEST_FILE), best)
         self._write_retrain_config(best)
         try:
@@ -547,7 +629,6 @@ class LossSearchRunner:
         return best
 
     def _write_retrain_config(self, best: Dict) -> None:
-        from mmseg_autoloss.utils.loss_config import apply_loss_params
         cfg = copy.deepcopy(self.cfg)
         for key in ('runner_type', 'search', 'resume', 'launcher', 'work_dir'):
             if key in cfg:

@@ -13,11 +13,14 @@ from typing import Dict, Optional
 
 import torch
 from mmengine.config import Config
+from mmengine.runner import Runner
 
 from mmseg_autoloss.utils.loss_config import apply_loss_params
+from . import defaults
 from .settings import SearchSettings
 
-__all__ = ['make_proxy_config', 'run_proxy', 'proxy_seed', 'read_attempt']
+__all__ = ['make_proxy_config', 'run_proxy', 'proxy_seed', 'read_attempt',
+           'set_scheduler_end']
 
 ERROR_FILE = 'error.txt'
 ATTEMPT_FILE = 'attempt.json'
@@ -29,21 +32,61 @@ def proxy_seed(seed: int, round_idx: int, index: int) -> int:
     return (seed * 1_000_003 + round_idx * 1_009 + index) % (2**31 - 1)
 
 
-def _set_scheduler_end(schedulers, max_iters: int) -> None:
+def set_scheduler_end(schedulers, max_iters: int) -> None:
     for sched in schedulers if isinstance(schedulers, list) else [schedulers]:
-        if sched.get('by_epoch', True) is False or 'end' in sched:
+        if sched.get('by_epoch', defaults.SCHEDULER_BY_EPOCH) is False or 'end' in sched:
             if sched.get('end') is None or sched['end'] > max_iters:
                 sched['end'] = max_iters
-            sched['begin'] = min(sched.get('begin', 0), max_iters)
+            sched['begin'] = min(sched.get('begin', defaults.SCHEDULER_BEGIN), max_iters)
 
 
 def _set_crop(cfg: Config, crop_size) -> None:
     crop_size = tuple(crop_size)
-    for t in cfg.train_dataloader.dataset.get('pipeline', []):
+    for t in cfg.train_dataloader.dataset.get('pipeline') or []:
         if t.get('type') == 'RandomCrop':
             t['crop_size'] = crop_size
     if cfg.model.get('data_preprocessor') is not None:
         cfg.model.data_preprocessor['size'] = crop_size
+
+
+def _set_hold_out(cfg: Config, settings: SearchSettings, split_files: Dict[str, str]) -> None:
+    """Train on the search's train split, validate on its hold-out with the
+    reward metric (in place)."""
+    train_ds = cfg.train_dataloader.dataset
+    val_ds = copy.deepcopy(train_ds)
+    val_ds['pipeline'] = copy.deepcopy(
+        cfg.val_dataloader.dataset.get('pipeline', cfg.get('test_pipeline')))
+    val_ds['test_mode'] = True
+    train_ds['ann_file'] = split_files['train']
+    val_ds['ann_file'] = split_files['hold_out']
+    val_batch = settings.proxy.val_batch_size
+    cfg.val_dataloader = dict(
+        batch_size=(val_batch if val_batch is not None else
+                    cfg.val_dataloader.get('batch_size', defaults.DATALOADER_BATCH_SIZE)),
+        num_workers=cfg.val_dataloader.get('num_workers', defaults.DATALOADER_NUM_WORKERS),
+        persistent_workers=False,
+        sampler=dict(type='DefaultSampler', shuffle=False),
+        dataset=val_ds)
+    cfg.val_evaluator = dict(type='SegMetric', metrics=[settings.reward_metric],
+                             tol=settings.tol, drop_bg=settings.drop_bg)
+    for key in ('test_dataloader', 'test_cfg', 'test_evaluator'):
+        if key in cfg:
+            cfg.pop(key)
+
+
+def _set_hooks(cfg: Config, settings: SearchSettings, max_iters: int) -> None:
+    """No checkpoints or drawings in a proxy; the loss guard and the search's
+    proxy hooks added (in place)."""
+    hooks = cfg.get('default_hooks') or {}
+    hooks['checkpoint'] = None  # proxies keep no weights; the ledger keeps the result
+    hooks.pop('visualization', None)  # proxies draw nothing
+    if hooks.get('logger') is not None:
+        hooks['logger']['interval'] = max(1, max_iters // 5)
+    cfg.default_hooks = hooks
+    custom = list(cfg.get('custom_hooks') or [])
+    custom += [dict(type='FiniteLossGuardHook')]
+    custom += copy.deepcopy(list(settings.proxy_custom_hooks))
+    cfg.custom_hooks = custom
 
 
 def make_proxy_config(base_cfg: Config, settings: SearchSettings, params: Dict, seed: int,
@@ -68,51 +111,26 @@ def make_proxy_config(base_cfg: Config, settings: SearchSettings, params: Dict, 
             cfg.pop(key)
     apply_loss_params(cfg, params, heads=settings.heads)
     proxy = settings.proxy
-    max_iters = proxy.get('max_iters', 1000)
+    max_iters = proxy.max_iters
     cfg.work_dir = work_dir
     cfg.experiment_name = name
     cfg.launcher = 'none'
     if cfg.get('visualizer') is not None:
         cfg.visualizer['name'] = name
     cfg.randomness = dict(seed=seed, deterministic=settings.deterministic)
-    cfg.log_level = proxy.get('log_level', 'WARNING')
+    cfg.log_level = proxy.log_level
     cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
     cfg.val_cfg = dict(type='ValLoop')
     if cfg.get('param_scheduler') is not None:
-        _set_scheduler_end(cfg.param_scheduler, max_iters)
-    if proxy.get('lr') is not None:
-        cfg.optim_wrapper.optimizer['lr'] = proxy['lr']
-    if proxy.get('crop_size') is not None:
-        _set_crop(cfg, proxy['crop_size'])
-    train_ds = cfg.train_dataloader.dataset
-    if proxy.get('batch_size') is not None:
-        cfg.train_dataloader.batch_size = proxy['batch_size']
-    val_ds = copy.deepcopy(train_ds)
-    val_ds['pipeline'] = copy.deepcopy(cfg.val_dataloader.dataset.get('pipeline', cfg.get('test_pipeline')))
-    val_ds['test_mode'] = True
-    train_ds['ann_file'] = split_files['train']
-    val_ds['ann_file'] = split_files['hold_out']
-    cfg.val_dataloader = dict(
-        batch_size=proxy.get('val_batch_size', cfg.val_dataloader.get('batch_size', 1)),
-        num_workers=cfg.val_dataloader.get('num_workers', 0),
-        persistent_workers=False,
-        sampler=dict(type='DefaultSampler', shuffle=False),
-        dataset=val_ds)
-    cfg.val_evaluator = dict(type='SegMetric', metrics=[settings.reward_metric],
-                             tol=settings.tol, drop_bg=settings.drop_bg)
-    for key in ('test_dataloader', 'test_cfg', 'test_evaluator'):
-        if key in cfg:
-            cfg.pop(key)
-    hooks = cfg.get('default_hooks', {})
-    hooks['checkpoint'] = None  # proxies keep no weights; the ledger keeps the result
-    hooks.pop('visualization', None)  # proxies draw nothing
-    if hooks.get('logger') is not None:
-        hooks['logger']['interval'] = max(1, max_iters // 5)
-    cfg.default_hooks = hooks
-    custom = list(cfg.get('custom_hooks', []) or [])
-    custom += [dict(type='FiniteLossGuardHook')]
-    custom += copy.deepcopy(list(settings.proxy_custom_hooks))
-    cfg.custom_hooks = custom
+        set_scheduler_end(cfg.param_scheduler, max_iters)
+    if proxy.lr is not None:
+        cfg.optim_wrapper.optimizer['lr'] = proxy.lr
+    if proxy.crop_size is not None:
+        _set_crop(cfg, proxy.crop_size)
+    if proxy.batch_size is not None:
+        cfg.train_dataloader.batch_size = proxy.batch_size
+    _set_hold_out(cfg, settings, split_files)
+    _set_hooks(cfg, settings, max_iters)
     return cfg
 
 
@@ -151,6 +169,35 @@ def _hub_metrics(runner) -> Dict[str, float]:
     return out
 
 
+def _train_and_score(task: Dict, record: Dict, work_dir: str) -> None:
+    """Train one proxy through mmengine's Runner and put its hold-out
+    reward (or 'nan' status) into ``record``."""
+    cfg = Config.fromfile(task['config'])
+    if task.get('attempt'):
+        # mmengine keeps one logger/message hub per experiment name in
+        # the process: a re-run must not find the lost attempt's
+        cfg.experiment_name = f"{cfg.experiment_name}_a{task['attempt']}"
+        if cfg.get('visualizer') is not None:
+            cfg.visualizer['name'] = cfg.experiment_name
+    with warnings.catch_warnings():
+        # mmseg's deprecation notices would repeat once per proxy
+        warnings.simplefilter('ignore')
+        runner = Runner.from_cfg(cfg)
+        runner.train()
+    metrics = _hub_metrics(runner)
+    record['metrics'] = metrics
+    value = metrics.get(task['reward_key'])
+    if value is None:
+        raise KeyError(f"the evaluator reported no {task['reward_key']!r} "
+                       f'(got {sorted(metrics)})')
+    reward = value / 100.0
+    if not math.isfinite(reward):
+        record.update(status='nan', error=f"hold-out {task['reward_key']} is {value}")
+        _write_error(work_dir, record['error'])
+    else:
+        record['reward'] = reward
+
+
 def run_proxy(task: Dict) -> Dict:
     """Train and score one proxy; never raises (failures become records).
 
@@ -165,47 +212,23 @@ def run_proxy(task: Dict) -> Dict:
         'infra' (the machine's fault, e.g. out of memory: not a ledger
         record, the pool re-runs the proxy).
     """
-    from mmengine.runner import Runner
     start = time.time()
     work_dir = osp.dirname(task['config'])
     record = dict(round=task['round'], index=task['index'], seed=task['seed'],
                   theta=task['theta'], control_points=task['control_points'],
-                  status='ok', reward=None, metrics=None, error=None, rank=task.get('rank', 0),
-                  worker=os.getpid(), work_dir=work_dir)
+                  status='ok', reward=None, metrics=None, error=None,
+                  rank=task.get('rank', defaults.TASK_RANK), worker=os.getpid(), work_dir=work_dir)
     # an earlier attempt's error must not outlive this one
     if osp.exists(osp.join(work_dir, ERROR_FILE)):
         os.remove(osp.join(work_dir, ERROR_FILE))
     with open(osp.join(work_dir, ATTEMPT_FILE), 'w') as f:
-        json.dump(dict(pid=os.getpid(), attempt=task.get('attempt', 0)), f)
+        json.dump(dict(pid=os.getpid(), attempt=task.get('attempt', defaults.FIRST_ATTEMPT)), f)
     threads = task.get('threads')
     old_threads = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
     try:
-        cfg = Config.fromfile(task['config'])
-        if task.get('attempt'):
-            # mmengine keeps one logger/message hub per experiment name in
-            # the process: a re-run must not find the lost attempt's
-            cfg.experiment_name = f"{cfg.experiment_name}_a{task['attempt']}"
-            if cfg.get('visualizer') is not None:
-                cfg.visualizer['name'] = cfg.experiment_name
-        with warnings.catch_warnings():
-            # mmseg's deprecation notices would repeat once per proxy
-            warnings.simplefilter('ignore')
-            runner = Runner.from_cfg(cfg)
-            runner.train()
-        metrics = _hub_metrics(runner)
-        record['metrics'] = metrics
-        value = metrics.get(task['reward_key'])
-        if value is None:
-            raise KeyError(f"the evaluator reported no {task['reward_key']!r} "
-                           f'(got {sorted(metrics)})')
-        reward = value / 100.0
-        if not math.isfinite(reward):
-            record.update(status='nan', error=f"hold-out {task['reward_key']} is {value}")
-            _write_error(work_dir, record['error'])
-        else:
-            record['reward'] = reward
+        _train_and_score(task, record, work_dir)
     except FloatingPointError as e:
         record.update(status='nan', error=str(e))
         _write_error(work_dir, traceback.format_exc())

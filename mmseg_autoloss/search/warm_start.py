@@ -22,60 +22,26 @@ from typing import Dict, List, Optional
 
 import torch
 
+from mmseg_autoloss.utils.checkpoint import check_checkpoint_file
 from mmseg_autoloss.utils.fileio import atomic_open
+from mmseg_autoloss.utils.loss_config import find_autoseg_losses
+from . import defaults
+from .proxy import make_proxy_config, proxy_seed, set_scheduler_end
+from .proxy_settings import WARM_START_KEY as KEY
+from .proxy_settings import WarmStartSettings, check_warm_start
 
 __all__ = ['WarmStart', 'check_warm_start', 'check_checkpoint_architecture', 'theta_iters',
            'WARM_ROUND']
 
-KEY = 'search.proxy.warm_start'
 WARM_ROUND = -1  # the shared run's ledger round: before every proxy round
 WARM_DIR = 'warm_start'
 WEIGHTS_FILE = 'warm_start.pth'
 CONFIG_FILE = 'warm_start_config.py'
 
 
-def _err(value, why: str) -> ValueError:
-    return ValueError(f'{KEY}={value!r}: {why}')
-
-
-def check_warm_start(value, max_iters: int) -> None:
-    """Validate ``search.proxy.warm_start`` without building anything.
-
-    Args:
-        value: None, a checkpoint path, or ``dict(iters=K, loss='CE' | loss cfg)``.
-        max_iters: ``search.proxy.max_iters``.
-
-    Raises:
-        ValueError: naming the key and the value.
-    """
-    if value is None:
-        return
-    if isinstance(value, str):
-        if '://' not in value and not osp.isfile(value):
-            raise _err(value, 'no such checkpoint file')
-        return
-    if not isinstance(value, dict):
-        raise _err(value, "must be None, a checkpoint path or dict(iters=K, loss='CE')")
-    bad = sorted(set(value) - {'iters', 'loss'})
-    if bad:
-        raise _err(dict(value), f"unknown key(s) {bad}; valid: ['iters', 'loss']")
-    iters = value.get('iters')
-    if isinstance(iters, bool) or not isinstance(iters, int) or iters < 1:
-        raise ValueError(f'{KEY}.iters={iters!r}: must be a positive integer')
-    if iters >= max_iters:
-        raise ValueError(f'{KEY}.iters={iters}: must be below search.proxy.max_iters={max_iters} '
-                         '(the shared run is part of every proxy\'s iterations; the proxies '
-                         'train the remaining ones with their theta)')
-    loss = value.get('loss', 'CE')
-    if not (loss == 'CE' or (isinstance(loss, dict) and 'type' in loss)):
-        raise ValueError(f"{KEY}.loss={loss!r}: must be 'CE' or a loss config dict with a 'type'")
-
-
 def theta_iters(settings) -> int:
     """Iterations each proxy trains with its theta (after a shared run's K)."""
-    max_iters = settings.proxy.get('max_iters', 1000)
-    ws = settings.proxy.get('warm_start')
-    return max_iters - ws['iters'] if isinstance(ws, dict) else max_iters
+    return settings.proxy.theta_iters
 
 
 def _state_dict(ckpt) -> Dict[str, torch.Tensor]:
@@ -106,8 +72,6 @@ def check_checkpoint_architecture(model_cfg, path: str, key: str = KEY) -> int:
     from mmengine.registry import DefaultScope
     from mmseg.registry import MODELS
     from mmseg.utils import register_all_modules
-
-    from mmseg_autoloss.utils.checkpoint import check_checkpoint_file
     try:
         check_checkpoint_file(path)
         ckpt = torch.load(path, map_location='cpu', weights_only=True)
@@ -144,9 +108,8 @@ def check_checkpoint_architecture(model_cfg, path: str, key: str = KEY) -> int:
 def _replace_losses(cfg, heads, loss) -> None:
     """Swap every AutoSegLoss of the searched heads for the shared run's loss
     (the head's ``loss_weight`` is kept unless ``loss`` sets one)."""
-    from mmseg_autoloss.utils.loss_config import find_autoseg_losses
     for d in find_autoseg_losses(cfg.model, heads):
-        weight = d.get('loss_weight', 1.0)
+        weight = d.get('loss_weight', defaults.LOSS_WEIGHT)
         new = (dict(type='CrossEntropyLoss', use_sigmoid=False, loss_name='loss_ce')
                if loss == 'CE' else copy.deepcopy(dict(loss)))
         new.setdefault('loss_weight', weight)
@@ -158,26 +121,27 @@ class WarmStart:
     """The warm start of one search.
 
     Args:
-        value: ``search.proxy.warm_start`` (validated).
+        value: ``search.proxy.warm_start`` as built by the settings.
         work_dir: Search work dir.
     """
 
-    def __init__(self, value, work_dir: str) -> None:
-        self.value = value
-        self.shared = isinstance(value, dict)
+    def __init__(self, value: WarmStartSettings, work_dir: str) -> None:
+        self.settings = value
+        self.shared = value.shared
+        self.value = value.to_cfg()
         self.dir = osp.join(work_dir, WARM_DIR)
-        self.iters = value['iters'] if self.shared else 0
-        self.loss = value.get('loss', 'CE') if self.shared else None
+        self.iters = value.iters
+        self.loss = value.loss if self.shared else None
 
     @classmethod
     def build(cls, cfg, settings, work_dir: str) -> Optional['WarmStart']:
         """The search's warm start, None when off; a user checkpoint is
         checked against the model here, before any training."""
-        value = settings.proxy.get('warm_start')
+        value = settings.proxy.warm_start
         if value is None:
             return None
-        if isinstance(value, str) and '://' not in value:
-            check_checkpoint_architecture(cfg.model, value)
+        if not value.shared and '://' not in value.checkpoint:
+            check_checkpoint_architecture(cfg.model, value.checkpoint)
         return cls(value, work_dir)
 
     @property
@@ -188,20 +152,18 @@ class WarmStart:
     def configure(self, cfg, settings) -> None:
         """Make one proxy config start from :attr:`weights` and train its
         theta iterations (in place)."""
-        from .proxy import _set_scheduler_end
         cfg.load_from = self.weights
         if self.shared:
             remaining = theta_iters(settings)
             cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=remaining,
                                  val_interval=remaining)
             if cfg.get('param_scheduler') is not None:
-                _set_scheduler_end(cfg.param_scheduler, remaining)
-            hooks = cfg.get('default_hooks', {})
+                set_scheduler_end(cfg.param_scheduler, remaining)
+            hooks = cfg.get('default_hooks') or {}
             if hooks.get('logger') is not None:
                 hooks['logger']['interval'] = max(1, remaining // 5)
 
     def seed(self, search_seed: int) -> int:
-        from .proxy import proxy_seed
         return proxy_seed(search_seed, WARM_ROUND, 0)
 
     def finished(self, records: List[Dict]) -> Optional[Dict]:
@@ -213,13 +175,7 @@ class WarmStart:
 
     def make_task(self, base_cfg, settings, split_files: Dict[str, str]) -> Dict:
         """Write the shared run's config; returns its pool task."""
-        from mmseg_autoloss.surrogates import identity_theta
-        from .proxy import make_proxy_config
-        params = dict(target_metric=settings.target_metric,
-                      parameterization=settings.parameterization, num_pieces=settings.num_pieces,
-                      theta=identity_theta(settings.target_metric, settings.num_pieces))
-        if settings.target_metric in ('BIoU', 'BF1'):
-            params.update(tol=settings.tol, drop_bg=settings.drop_bg)
+        params = settings.space.loss_params(settings.space.default())
         seed = self.seed(settings.seed)
         cfg = make_proxy_config(base_cfg, settings, params, seed, self.dir, split_files,
                                 'warm_start')
@@ -227,8 +183,7 @@ class WarmStart:
         k = self.iters
         cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=k, val_interval=k)
         if cfg.get('param_scheduler') is not None:
-            from .proxy import _set_scheduler_end
-            _set_scheduler_end(cfg.param_scheduler, k)
+            set_scheduler_end(cfg.param_scheduler, k)
         hooks = cfg.default_hooks
         hooks['checkpoint'] = dict(type='CheckpointHook', by_epoch=False,
                                    interval=max(1, k // 4), max_keep_ckpts=1, save_last=True)
@@ -250,7 +205,7 @@ class WarmStart:
         if last is None or not osp.isfile(last):
             raise RuntimeError(f'the warm-start run in {self.dir} left no checkpoint')
         ckpt = torch.load(last, map_location='cpu', weights_only=True)
-        done = ckpt.get('meta', {}).get('iter')
+        done = (ckpt.get('meta') or {}).get('iter')
         if done != self.iters:
             raise RuntimeError(f'the warm-start checkpoint {last} is at iteration {done}, '
                                f'expected {self.iters}')

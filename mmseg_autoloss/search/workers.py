@@ -19,6 +19,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence
 import torch
 import torch.multiprocessing as mp
 
+from . import defaults
 from .proxy import read_attempt, run_proxy
 
 __all__ = ['ProxyPool', 'InfrastructureError', 'default_num_workers', 'die_with_parent']
@@ -233,7 +234,8 @@ class ProxyPool:
             give_up = attempts[key] > self.max_retries
             event = dict(event='proxy_lost', round=task['round'], index=task['index'],
                          attempt=attempts[key] if key in charged else None, error=error,
-                         worker=pid, exit_code=codes.get(pid), rank=task.get('rank', 0),
+                         worker=pid, exit_code=codes.get(pid),
+                         rank=task.get('rank', defaults.TASK_RANK),
                          host=socket.gethostname(), time=time.strftime('%Y-%m-%d %H:%M:%S'),
                          action='stop' if give_up else 're-run')
             if on_event is not None:

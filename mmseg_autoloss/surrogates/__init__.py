@@ -17,6 +17,9 @@ from .relaxed_metrics import (CLASS_REDUCTIONS, check_labels, relaxed_bf1, relax
                               relaxed_fwiou, relaxed_gacc, relaxed_macc, relaxed_mdice,
                               relaxed_metric, relaxed_miou, relaxed_miou_class,
                               relaxed_miou_image, soft_and, soft_boundary, soft_or, soft_xor)
+from .target_metrics import (TargetMetric, boundary_evaluator_names, get_target_metric,
+                             register_target_metric, remove_target_metric, target_metric_names)
+from . import metric_table  # noqa: F401,E402  (registers the built-in metrics)
 
 __all__ = [
     'erode', 'dilate', 'dilate_at', 'hard_boundary', 'label_edges', 'valid_edges', 'class_boundaries',
@@ -29,5 +32,7 @@ __all__ = [
     'normalize_loss_params', 'CLASS_REDUCTIONS', 'check_labels', 'relaxed_metric',
     'relaxed_miou', 'relaxed_fwiou', 'relaxed_macc', 'relaxed_gacc', 'relaxed_biou',
     'relaxed_bf1', 'relaxed_mdice', 'relaxed_miou_image', 'relaxed_miou_class', 'soft_and',
-    'soft_or', 'soft_xor', 'soft_boundary'
+    'soft_or', 'soft_xor', 'soft_boundary', 'TargetMetric', 'register_target_metric',
+    'remove_target_metric', 'get_target_metric', 'target_metric_names',
+    'boundary_evaluator_names'
 ]

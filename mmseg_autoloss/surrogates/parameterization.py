@@ -24,6 +24,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import torch
 
 from ..utils.masks import indicator
+from .target_metrics import TargetMetricNames, TargetMetricView, get_target_metric
 
 __all__ = [
     'METRICS', 'METRIC_NUM_G', 'DEFAULT_NUM_PIECES', 'PARAMETERIZATIONS', 'check_target_metric',
@@ -35,15 +36,11 @@ __all__ = [
 
 ArrayLike = Union[torch.Tensor, Sequence[float]]
 
-METRICS = ('mIoU', 'FWIoU', 'mAcc', 'gAcc', 'BIoU', 'BF1', 'mDice', 'mIoU_I', 'mIoU_C')
-# Logical operations with a g of their own (method.md §2): AND, OR; BF1: the four
-# operands of XOR(ỹ, erode(ỹ)) = OR − AND.
-METRIC_NUM_G: Dict[str, int] = {
-    'mIoU': 2, 'FWIoU': 2, 'mAcc': 1, 'gAcc': 1, 'BIoU': 2, 'BF1': 4, 'mDice': 2,
-    'mIoU_I': 2, 'mIoU_C': 2
-}
-# The authors' release: n = 2 pieces, BF1 n = 1.
-DEFAULT_NUM_PIECES: Dict[str, int] = {m: (1 if m == 'BF1' else 2) for m in METRICS}
+# Live read-only views of the target-metric table (.metric_table): they list
+# metrics a user registers too.
+METRICS = TargetMetricNames()
+METRIC_NUM_G = TargetMetricView(lambda entry: entry.num_g)
+DEFAULT_NUM_PIECES = TargetMetricView(lambda entry: entry.num_pieces)
 PARAMETERIZATIONS = ('bezier', 'linear')
 
 WIDTH_EPS = 1e-12  # u-width at or below which a piece is a vertical jump
@@ -53,10 +50,7 @@ _SAFE_DISCRIMINANT = 1e-6  # far above the rounding error of D² (~1e-7 in float
 
 def check_target_metric(target_metric: str) -> str:
     """Return ``target_metric`` or raise listing the valid (case-sensitive) names."""
-    if target_metric not in METRICS:
-        raise ValueError(f'target_metric={target_metric!r} is not supported; valid names '
-                         f'(case-sensitive): {list(METRICS)}')
-    return target_metric
+    return get_target_metric(target_metric).name
 
 
 def check_parameterization(parameterization: str) -> str:
@@ -80,16 +74,16 @@ def num_params_per_g(num_pieces: int) -> int:
 
 
 def num_theta(target_metric: str, num_pieces: Optional[int] = None) -> int:
-    """Length of θ for a metric: ``METRIC_NUM_G[metric] * 2(2n-1)``.
+    """Length of θ for a metric: ``num_g * 2(2n-1)``.
 
     Args:
-        target_metric (str): One of :data:`METRICS`.
-        num_pieces (int, optional): Pieces per g; ``None`` uses
-            :data:`DEFAULT_NUM_PIECES`.
+        target_metric (str): A registered target metric (:mod:`.metric_table`).
+        num_pieces (int, optional): Pieces per g; ``None`` uses the
+            metric's default.
     """
-    check_target_metric(target_metric)
-    n = DEFAULT_NUM_PIECES[target_metric] if num_pieces is None else num_pieces
-    return METRIC_NUM_G[target_metric] * num_params_per_g(n)
+    entry = get_target_metric(target_metric)
+    n = entry.num_pieces if num_pieces is None else num_pieces
+    return entry.num_g * num_params_per_g(n)
 
 
 def identity_theta(target_metric: str, num_pieces: Optional[int] = None) -> List[float]:
@@ -97,13 +91,13 @@ def identity_theta(target_metric: str, num_pieces: Optional[int] = None) -> List
 
     Evenly spaced points on the diagonal: θ_i = 1 / (2n + 1 - i) for u and v.
     """
-    check_target_metric(target_metric)
-    n = DEFAULT_NUM_PIECES[target_metric] if num_pieces is None else check_num_pieces(num_pieces)
+    entry = get_target_metric(target_metric)
+    n = entry.num_pieces if num_pieces is None else check_num_pieces(num_pieces)
     one = []
     for i in range(1, 2 * n):
         t = 1.0 / (2 * n + 1 - i)
         one += [t, t]
-    return one * METRIC_NUM_G[target_metric]
+    return one * entry.num_g
 
 
 def _as_flat(values: ArrayLike, name: str) -> torch.Tensor:

@@ -20,11 +20,18 @@ from typing import Any, Dict, List
 
 import torch
 
-from .parameterization import (METRIC_NUM_G, check_control_points, check_num_pieces,
+from ..utils.validate import check_tol
+from .parameterization import (check_control_points, check_num_pieces,
                                check_parameterization, check_target_metric, check_theta,
                                control_points_to_theta, theta_to_control_points)
+from .target_metrics import get_target_metric
 
-__all__ = ['PRESETS', 'get_preset', 'load_loss_params', 'normalize_loss_params']
+__all__ = ['PRESETS', 'get_preset', 'load_loss_params', 'normalize_loss_params',
+           'LOSS_PARAMS_VERSION']
+
+#: Schema of ``best_loss.json`` (its ``schema_version``). A file without one
+#: was written before the key existed (version 0) and reads the same.
+LOSS_PARAMS_VERSION = 1
 
 _MIOU = [
     5.69728440e-04, 6.43720450e-01, 3.38589169e-01, 7.05543360e-01, 6.25281252e-01,
@@ -77,13 +84,18 @@ def normalize_loss_params(params: Dict[str, Any], source: str = 'loss params') -
     for key in ('target_metric', 'num_pieces'):
         if key not in params:
             raise ValueError(f'{source}: missing key {key!r}')
+    version = params.get('schema_version')
+    if version is not None and (isinstance(version, bool) or not isinstance(version, int)
+                                or not 0 <= version <= LOSS_PARAMS_VERSION):
+        raise ValueError(f'{source}: schema_version={version!r} is not one this version of '
+                         f'mmseg_autoloss reads (0 to {LOSS_PARAMS_VERSION}); update it')
     try:
         metric = check_target_metric(params['target_metric'])
         n = check_num_pieces(params['num_pieces'])
         param = check_parameterization(params.get('parameterization', 'bezier'))
     except ValueError as err:
         raise ValueError(f'{source}: {err}') from None
-    k = METRIC_NUM_G[metric]
+    k = get_target_metric(metric).num_g
     theta, points = params.get('theta'), params.get('control_points')
     if theta is None and points is None:
         raise ValueError(f"{source}: needs 'theta' or 'control_points'")
@@ -105,10 +117,7 @@ def normalize_loss_params(params: Dict[str, Any], source: str = 'loss params') -
     out = dict(target_metric=metric, parameterization=param, num_pieces=n, theta=th.tolist(),
                control_points=pts.tolist())
     if params.get('tol') is not None:
-        tol = params['tol']
-        if isinstance(tol, bool) or int(tol) != tol or tol < 0:
-            raise ValueError(f'{source}: tol must be a non-negative integer, got {tol!r}')
-        out['tol'] = int(tol)
+        out['tol'] = check_tol(params['tol'], f'{source}: ')
     if params.get('drop_bg') is not None:
         if not isinstance(params['drop_bg'], bool):
             raise ValueError(f"{source}: drop_bg must be a bool, got {params['drop_bg']!r}")

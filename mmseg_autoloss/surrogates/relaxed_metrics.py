@@ -44,7 +44,9 @@ import torch
 
 from ..boundary import boundary_band, class_boundaries, dilate_at, erode, valid_edges
 from ..utils.masks import indicator
-from .parameterization import METRIC_NUM_G, PiecewiseG, apply_g, check_target_metric
+from ..utils.validate import DEFAULT_TOL, check_label_range
+from .parameterization import PiecewiseG, apply_g
+from .target_metrics import get_target_metric
 from .sync import batch_sum
 
 __all__ = [
@@ -145,11 +147,7 @@ def check_labels(label: torch.Tensor, num_classes: int, ignore_index: int) -> No
 
     Reads the labels on the host: called once or on request, not per step.
     """
-    bad = ((label < 0) | (label >= num_classes)) & (label != ignore_index)
-    if bool(bad.any()):
-        raise ValueError(f'label values {torch.unique(label[bad]).tolist()[:10]} are outside '
-                         f'[0, {num_classes - 1}] (num_classes={num_classes}) and not '
-                         f'ignore_index={ignore_index}')
+    check_label_range(label, num_classes, ignore_index)
 
 
 class _Stats:
@@ -348,7 +346,7 @@ def relaxed_gacc(probs, label, gs, ignore_index=255, weight=None, class_reductio
 
 
 def relaxed_biou(probs, label, gs, ignore_index=255, weight=None, class_reduction='all',
-                 eps=1e-6, tol=5, drop_bg=False, bg_index=0, from_logits=False,
+                 eps=1e-6, tol=DEFAULT_TOL, drop_bg=False, bg_index=0, from_logits=False,
                  sync=False) -> torch.Tensor:
     """Relaxed BIoU: mIoU restricted to the ground-truth boundary band.
 
@@ -369,7 +367,7 @@ def relaxed_biou(probs, label, gs, ignore_index=255, weight=None, class_reductio
 
 
 def relaxed_bf1(probs, label, gs, ignore_index=255, weight=None, class_reduction='all',
-                eps=1e-6, tol=5, drop_bg=False, bg_index=0, from_logits=False,
+                eps=1e-6, tol=DEFAULT_TOL, drop_bg=False, bg_index=0, from_logits=False,
                 sync=False) -> torch.Tensor:
     """Relaxed BF1: mean_c F1 of soft-boundary precision and recall.
 
@@ -440,29 +438,23 @@ def relaxed_miou_class(probs, label, gs, ignore_index=255, weight=None, class_re
     return _finish(_mean(st.total(iou * present) / images.clamp(min=1), images > 0), st)
 
 
-_FNS: Dict[str, Callable] = {
-    'mIoU': relaxed_miou, 'FWIoU': relaxed_fwiou, 'mAcc': relaxed_macc, 'gAcc': relaxed_gacc,
-    'BIoU': relaxed_biou, 'BF1': relaxed_bf1, 'mDice': relaxed_mdice,
-    'mIoU_I': relaxed_miou_image, 'mIoU_C': relaxed_miou_class
-}
-_BOUNDARY = ('BIoU', 'BF1')
-_COMPILED: Dict[str, Callable] = {}
+_COMPILED: Dict[Callable, Callable] = {}
 
 
-def _compiled(target_metric: str) -> Callable:
-    """``torch.compile`` of the metric's own function (one per metric, so
+def _compiled(fn: Callable) -> Callable:
+    """``torch.compile`` of a metric's own function (one per function, so
     each has dynamo's recompile budget to itself). Static shapes: a training
     run has one crop size, and symbolic sizes in the boundary filters' index
     arithmetic make inductor's code generation very slow."""
-    if target_metric not in _COMPILED:
-        _COMPILED[target_metric] = torch.compile(_FNS[target_metric], dynamic=False)
-    return _COMPILED[target_metric]
+    if fn not in _COMPILED:
+        _COMPILED[fn] = torch.compile(fn, dynamic=False)
+    return _COMPILED[fn]
 
 
 def relaxed_metric(probs: torch.Tensor, label: torch.Tensor, target_metric: str,
                    gs: Optional[Sequence[GFn]] = None, ignore_index: int = 255,
                    weight: Optional[torch.Tensor] = None, class_reduction: str = 'all',
-                   eps: float = 1e-6, tol: int = 5, drop_bg: bool = False,
+                   eps: float = 1e-6, tol: int = DEFAULT_TOL, drop_bg: bool = False,
                    check_inputs: bool = True, from_logits: bool = False,
                    compile: bool = False, sync: bool = False) -> torch.Tensor:
     """The relaxed ``target_metric`` of softmax ``probs`` against hard labels.
@@ -470,8 +462,8 @@ def relaxed_metric(probs: torch.Tensor, label: torch.Tensor, target_metric: str,
     Args:
         probs (Tensor): Class probabilities (N, C, H, W).
         label (Tensor): Integer labels (N, H, W); ``ignore_index`` excluded.
-        target_metric (str): One of :data:`~.parameterization.METRICS`.
-        gs (sequence of callables, optional): ``METRIC_NUM_G[target_metric]``
+        target_metric (str): A registered target metric (:mod:`.metric_table`).
+        gs (sequence of callables, optional): The metric's ``num_g``
             g functions in layout order; ``None`` = identity (Eq. 8).
         ignore_index (int): Ignored label value.
         weight (Tensor, optional): Per-pixel weights (N, H, W).
@@ -492,11 +484,11 @@ def relaxed_metric(probs: torch.Tensor, label: torch.Tensor, target_metric: str,
         Tensor: 0-d surrogate metric in [0, 1] (higher is better); float32
         for half-precision input, which is computed in float32.
     """
-    check_target_metric(target_metric)
+    entry = get_target_metric(target_metric)
     if class_reduction not in CLASS_REDUCTIONS:
         raise ValueError(f'class_reduction={class_reduction!r} is not supported; valid: '
                          f'{list(CLASS_REDUCTIONS)}')
-    k = METRIC_NUM_G[target_metric]
+    k = entry.num_g
     if gs is None:
         gs = [_identity] * k
     if len(gs) != k:
@@ -513,11 +505,11 @@ def relaxed_metric(probs: torch.Tensor, label: torch.Tensor, target_metric: str,
         weight = weight.to(probs.dtype)
     kw = dict(ignore_index=ignore_index, weight=weight, class_reduction=class_reduction,
               eps=eps, from_logits=from_logits, sync=sync)
-    if target_metric in _BOUNDARY:
+    if entry.boundary:
         kw.update(tol=tol, drop_bg=drop_bg)
-    fn = _FNS[target_metric]
+    fn = entry.relaxed
     if compile and all(isinstance(g, PiecewiseG) for g in gs):
-        fn = _compiled(target_metric)
+        fn = _compiled(fn)
         gs = [functools.partial(apply_g, consts=c, thresholds=t)
               for c, t in (g.packed(probs.dtype, probs.device) for g in gs)]
     with torch.autocast(device_type=probs.device.type, enabled=False):

@@ -75,12 +75,12 @@ def test_first_budget_search_on_real_data_is_the_demos_search():
         CONFIGS, 'search', 'deeplabv3plus_r50-d8_search-miou_1xb8-first-budget_voc12-128x128.py'))
     quick = Config.fromfile(osp.join(CONFIGS, '_base_', 'search', 'quick_cpu.py')).search
     s = SearchSettings.from_cfg(cfg.search)
-    warm = s.proxy['warm_start']['iters']
-    spent = warm + s.rounds * s.samples_per_round * (s.proxy['max_iters'] - warm)
+    warm = s.proxy.warm_start.iters
+    spent = warm + s.rounds * s.samples_per_round * (s.proxy.max_iters - warm)
     assert spent == 5000 <= 6400
     assert dict(cfg.search.controller) == dict(quick.controller)
-    assert s.proxy['warm_start'] == dict(quick.proxy.warm_start)
-    assert s.proxy['max_iters'] == quick.proxy.max_iters
+    assert s.proxy.warm_start.to_cfg() == dict(quick.proxy.warm_start)
+    assert s.proxy.max_iters == quick.proxy.max_iters
     assert cfg.model.decode_head.num_classes == 21
 
 

@@ -1,0 +1,78 @@
+"""The search space of theta: its layout, bounds, names, start point, and
+how one sample becomes loss arguments.
+
+theta is, per g, the free numbers ``θ_1u, θ_1v, …, θ_{2n-1}u, θ_{2n-1}v``
+(method.md §3), the g's concatenated in the target metric's operation
+order; every number lies in [0, 1]. The controllers see only the flat
+vector; this object is where its meaning lives.
+"""
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from mmseg_autoloss.surrogates import identity_theta, num_params_per_g, theta_to_control_points
+from mmseg_autoloss.surrogates.presets import LOSS_PARAMS_VERSION
+from mmseg_autoloss.surrogates.target_metrics import TargetMetric, get_target_metric
+
+__all__ = ['SearchSpace']
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """theta of one search.
+
+    Args:
+        target_metric: A registered target metric.
+        parameterization: 'bezier' or 'linear'.
+        num_pieces: Pieces n of each g.
+        tol: Boundary tolerance (loss arguments of a boundary metric only).
+        drop_bg: Background option (boundary metric only).
+    """
+    target_metric: str
+    parameterization: str
+    num_pieces: int
+    tol: Optional[int] = None
+    drop_bg: bool = False
+
+    @property
+    def metric(self) -> TargetMetric:
+        return get_target_metric(self.target_metric)
+
+    @property
+    def dim(self) -> int:
+        """Length D of theta: ``num_g * 2(2n-1)``."""
+        return self.metric.num_g * num_params_per_g(self.num_pieces)
+
+    @property
+    def bounds(self) -> List[Tuple[float, float]]:
+        """Every number of theta lies in [0, 1] (any value gives a valid g)."""
+        return [(0.0, 1.0)] * self.dim
+
+    @property
+    def names(self) -> List[str]:
+        """``g{k}.theta{i}.{u|v}`` per position (g and i as in method.md §3)."""
+        per_g = [f'theta{i}.{c}' for i in range(1, 2 * self.num_pieces) for c in 'uv']
+        return [f'g{k}.{name}' for k in range(self.metric.num_g) for name in per_g]
+
+    def default(self) -> List[float]:
+        """The identity g (Eq. 8), the paper's start."""
+        return identity_theta(self.target_metric, self.num_pieces)
+
+    def loss_params(self, theta: Sequence[float]) -> Dict:
+        """``AutoSegLoss`` arguments of one sample (``tol``/``drop_bg`` only for
+        a boundary metric)."""
+        if len(theta) != self.dim:
+            raise ValueError(f'theta has {len(theta)} numbers, the search space {self.dim}')
+        params = dict(target_metric=self.target_metric, parameterization=self.parameterization,
+                      num_pieces=self.num_pieces, theta=[float(t) for t in theta])
+        if self.metric.boundary:
+            params.update(tol=self.tol, drop_bg=self.drop_bg)
+        return params
+
+    def best_loss(self, theta: Sequence[float], **extra) -> Dict:
+        """The head of a versioned ``best_loss.json``: schema version, loss
+        arguments and control points, then ``extra``."""
+        out = dict(schema_version=LOSS_PARAMS_VERSION, **self.loss_params(theta))
+        out['control_points'] = [
+            float(v) for v in theta_to_control_points(out['theta'], self.num_pieces).tolist()]
+        out.update(extra)
+        return out
