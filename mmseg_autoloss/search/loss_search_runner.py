@@ -222,14 +222,10 @@ class LossSearchRunner:
         suffix = dataset.img_suffix
         names = sorted(osp.relpath(dataset.get_data_info(i)['img_path'], img_dir)[:-len(suffix)]
                        for i in range(len(dataset)))
-        h = self.settings.hold_out
-        n = h.size if h.size is not None else int(round(h.fraction * len(names)))
-        if n >= len(names) or n < 1:
-            raise ValueError(f'search.hold_out={h.to_cfg()} gives {n} hold-out images but the '
-                             f'training set has {len(names)}: it must leave images to train on')
-        order = np.random.default_rng(h.seed).permutation(len(names))
-        return dict(train=sorted(names[i] for i in order[n:]),
-                    hold_out=sorted(names[i] for i in order[:n]))
+        try:
+            return self.settings.hold_out.split(names)
+        except ValueError as err:
+            raise ValueError(f'search.hold_out={self.settings.hold_out.to_cfg()}: {err}') from None
 
     def _write_splits(self, files: Dict[str, str]) -> None:
         splits = self._compute_splits()

@@ -10,10 +10,12 @@ value. Needs nothing else of ``search/``.
 import dataclasses
 import math
 import os.path as osp
-from dataclasses import dataclass
-from typing import Any, Dict, Mapping, Optional, Sequence, Type, TypeVar, Union
+import re
+from dataclasses import dataclass, replace
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar, Union
 
 from .registry import FIDELITY_SCHEDULES
+from .splits import hold_out_split
 
 __all__ = ['WARM_START_KEY', 'check_warm_start', 'WarmStartSettings', 'ProxySettings',
            'WorkerSettings', 'DistSettings', 'HoldOutSettings', 'FidelitySettings']
@@ -217,29 +219,51 @@ class DistSettings:
 
 @dataclass(frozen=True)
 class HoldOutSettings:
-    """``search.hold_out``: the split of the training set that gives rewards.
+    """``search.hold_out``: the split of the training set that gives rewards
+    (:func:`~.splits.hold_out_split`).
 
     Args:
-        size: Hold-out images (exactly one of ``size`` and ``fraction``).
+        size: Hold-out images (exactly one of ``size``, ``fraction`` and,
+            with ``group``, ``groups``).
         fraction: Hold-out share of the training set, in (0, 1).
         seed: Seed of the split.
+        group: A regular expression whose first capture group is an image
+            name's group (e.g. ``'^([^_]+)_'``, CamVid's sequence): whole
+            groups are held out, since neighbouring video frames are
+            near-duplicates.
+        groups: With ``group``: exactly these groups are held out.
     """
     size: Optional[int] = None
     fraction: Optional[float] = None
     seed: int = 0
+    group: Optional[str] = None
+    groups: Optional[Tuple[str, ...]] = None
 
     def to_cfg(self) -> Dict[str, Any]:
         """Only the keys the config set (for ``best_loss.json``)."""
-        out = dict(size=self.size) if self.size is not None else dict(fraction=self.fraction)
+        out = dict(size=self.size) if self.size is not None else \
+            dict(fraction=self.fraction) if self.fraction is not None else {}
         out['seed'] = self.seed
+        if self.group is not None:
+            out['group'] = self.group
+        if self.groups is not None:
+            out['groups'] = list(self.groups)
         return out
+
+    def split(self, names: Sequence[str]) -> Dict[str, List[str]]:
+        """``{'train': [...], 'hold_out': [...]}`` of image ``names``."""
+        return hold_out_split(names, size=self.size, fraction=self.fraction, seed=self.seed,
+                              group=self.group, groups=self.groups)
 
     @classmethod
     def from_cfg(cls, value: Optional[Mapping]) -> 'HoldOutSettings':
         out = cls(**_fields(cls, 'search.hold_out', value))
-        if (out.size is None) == (out.fraction is None):
+        given = [k for k in ('size', 'fraction', 'groups') if getattr(out, k) is not None]
+        if len(given) != 1:
             raise _err('search.hold_out', dict(value or {}),
-                       "give exactly one of 'size' or 'fraction'")
+                       "give exactly one of 'size', 'fraction' or (with 'group') 'groups' (a "
+                       "base config's hold_out merges into yours unless you write "
+                       'hold_out=dict(_delete_=True, ...))')
         if out.size is not None:
             _positive_int('search.hold_out.size', out.size)
         if out.fraction is not None and (isinstance(out.fraction, bool)
@@ -248,6 +272,22 @@ class HoldOutSettings:
             raise _err('search.hold_out.fraction', out.fraction, 'must be in (0, 1)')
         if not _is_int(out.seed):
             raise _err('search.hold_out.seed', out.seed, 'must be an integer')
+        if out.group is not None:
+            try:
+                groups = re.compile(out.group).groups if isinstance(out.group, str) else 0
+            except re.error:
+                groups = 0
+            if not groups:
+                raise _err('search.hold_out.group', out.group,
+                           'must be a regular expression with one capture group')
+        if out.groups is not None:
+            if out.group is None:
+                raise _err('search.hold_out.groups', out.groups, "needs 'group' (the pattern)")
+            if isinstance(out.groups, str) or not isinstance(out.groups, (list, tuple)) \
+                    or not out.groups or not all(isinstance(g, str) for g in out.groups):
+                raise _err('search.hold_out.groups', out.groups,
+                           'must be a non-empty list of group names')
+            out = replace(out, groups=tuple(out.groups))
         return out
 
 

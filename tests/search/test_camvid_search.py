@@ -1,0 +1,69 @@
+"""The CamVid search config on the converted CamVid fixture: rewards come from
+a whole held-out sequence (search.hold_out by group), end to end through
+LossSearchRunner."""
+import json
+import os.path as osp
+import sys
+
+import pytest
+from mmengine.config import Config
+
+from conftest import CONFIGS, REPO, write_camvid_download
+from mmseg_autoloss.search import LossSearchRunner
+from mmseg_autoloss.search.settings import SearchSettings
+
+CAMVID_SEARCH = osp.join(CONFIGS, 'search',
+                         'deeplabv3plus_r18-tiny_search-miou_1xb8-quick_camvid-128x128.py')
+
+
+@pytest.fixture(scope='module')
+def camvid_root(tmp_path_factory):
+    sys.path.insert(0, osp.join(REPO, 'tools', 'dataset_converters'))
+    from camvid import convert
+    src = write_camvid_download(str(tmp_path_factory.mktemp('dl')), size=(240, 180))
+    root = str(tmp_path_factory.mktemp('camvid'))
+    convert(src, root)
+    return root
+
+
+@pytest.mark.slow
+def test_camvid_search_holds_out_a_whole_sequence(camvid_root, tmp_path):
+    cfg = Config.fromfile(CAMVID_SEARCH)
+    cfg.merge_from_dict({
+        'train_dataloader.dataset.data_root': camvid_root, 'train_dataloader.batch_size': 2,
+        'search.rounds': 1, 'search.samples_per_round': 2, 'search.proxy.max_iters': 4,
+        'search.proxy.batch_size': 2, 'search.proxy.warm_start': None,
+        'search.workers.num_workers': 0})
+    cfg.work_dir = str(tmp_path)
+    LossSearchRunner.from_cfg(cfg).train()
+    with open(tmp_path / 'splits' / 'hold_out.txt') as f:
+        held = f.read().split()
+    with open(tmp_path / 'splits' / 'train.txt') as f:
+        train = f.read().split()
+    assert held == ['0006R0_f01230', '0006R0_f01260']
+    assert len(train) == 4 and not any(n.startswith('0006R0') for n in train)
+    best = json.loads((tmp_path / 'best_loss.json').read_text())
+    assert best['hold_out']['groups'] == ['0006R0'] and best['hold_out']['group'] == r'^([^_]+)_'
+
+
+@pytest.mark.parametrize('hold_out, says', [
+    (dict(group=r'^([^_]+)_', groups=['0006R0'], fraction=0.2), "exactly one of 'size'"),
+    (dict(groups=['0006R0']), r"search.hold_out.groups=\['0006R0'\].*needs 'group'"),
+    (dict(group='no_group', fraction=0.2), r"search.hold_out.group='no_group'.*capture group"),
+    (dict(group='(', fraction=0.2), r"search.hold_out.group='\('"),
+    (dict(group=r'^([^_]+)_', groups='0006R0'), 'non-empty list of group names'),
+])
+def test_bad_group_hold_out_names_the_key_and_value(hold_out, says):
+    cfg = Config.fromfile(CAMVID_SEARCH)
+    cfg.search.hold_out = hold_out
+    with pytest.raises(ValueError, match=says):
+        SearchSettings.from_cfg(cfg.search)
+
+
+def test_unknown_group_is_named_when_the_split_is_made(camvid_root, tmp_path):
+    cfg = Config.fromfile(CAMVID_SEARCH)
+    cfg.train_dataloader.dataset.data_root = camvid_root
+    cfg.search.hold_out = dict(group=r'^([^_]+)_', groups=['0005VD'])
+    cfg.work_dir = str(tmp_path)
+    with pytest.raises(ValueError, match=r"groups has \['0005VD'\], which no image is in"):
+        LossSearchRunner.from_cfg(cfg).train()
