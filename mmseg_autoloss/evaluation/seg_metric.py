@@ -71,6 +71,10 @@ class SegMetric(BaseMetric):
             Ignored (with a warning) when ``metrics`` is given.
     """
 
+    # '' rather than None: BaseMetric warns of a missing prefix at every
+    # build (once per proxy of a search), and '' adds none to the keys.
+    default_prefix = ''
+
     def __init__(self,
                  metrics: Optional[Union[str, Sequence[str]]] = None,
                  tol: int = DEFAULT_TOL,

@@ -19,7 +19,6 @@ import torch
 from mmengine.config import Config
 from mmengine.dist import broadcast_object_list, get_dist_info, is_distributed
 from mmengine.logging import MMLogger
-from mmengine.utils import ProgressBar
 from mmengine.hooks import Hook
 from mmengine.runner import get_priority
 from mmseg.registry import DATASETS, HOOKS, RUNNERS
@@ -542,12 +541,9 @@ class LossSearchRunner:
     def _run_tasks(self, round_idx: int, tasks: List[Dict], t0: float, trained: int) -> List[Dict]:
         s = self.settings
         records = []
-        bar = ProgressBar(len(tasks)) if self.rank == 0 and tasks else None
         for rec in self.pool.run(tasks, on_event=self._on_event):
             self.ledger.append(rec)
             records.append(rec)
-            if bar is not None:
-                bar.update()
             done = trained + len(records)
             per = (time.time() - t0) / max(done, 1)
             left = (s.rounds - round_idx) * s.samples_per_round / self.world_size - len(records)
@@ -559,8 +555,6 @@ class LossSearchRunner:
                 f"round {round_idx + 1}/{s.rounds} proxy {rec['index'] + 1}/{s.samples_per_round} "
                 f"[rank {self.rank}]: {rec['status']}, reward={reward}, {rec['wall_time']:.1f}s, "
                 f"ETA {max(left, 0) * per / 60:.1f} min{error}")
-        if bar is not None:
-            print()
         return records
 
     def _finish_round(self, round_idx: int, samples: torch.Tensor, records: List[Dict],

@@ -1,6 +1,7 @@
 """One proxy training: an ordinary MMSeg run of the base config with a
 sampled theta, trained on the search's train split and scored on the hold-out.
 """
+import contextlib
 import copy
 import json
 import math
@@ -24,6 +25,10 @@ __all__ = ['make_proxy_config', 'run_proxy', 'proxy_seed', 'read_attempt',
 
 ERROR_FILE = 'error.txt'
 ATTEMPT_FILE = 'attempt.json'
+# mmengine prints some messages once per run with print() (e.g. "Loads
+# checkpoint by local backend" for every warm-started proxy): a proxy's
+# plain prints go here, so the search console has one line per proxy.
+STDOUT_FILE = 'stdout.txt'
 
 
 def proxy_seed(seed: int, round_idx: int, index: int) -> int:
@@ -179,11 +184,13 @@ def _train_and_score(task: Dict, record: Dict, work_dir: str) -> None:
         cfg.experiment_name = f"{cfg.experiment_name}_a{task['attempt']}"
         if cfg.get('visualizer') is not None:
             cfg.visualizer['name'] = cfg.experiment_name
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), open(osp.join(work_dir, STDOUT_FILE), 'a') as out:
         # mmseg's deprecation notices would repeat once per proxy
         warnings.simplefilter('ignore')
         runner = Runner.from_cfg(cfg)
-        runner.train()
+        # after from_cfg: the logger's handler keeps the console
+        with contextlib.redirect_stdout(out):
+            runner.train()
     metrics = _hub_metrics(runner)
     record['metrics'] = metrics
     value = metrics.get(task['reward_key'])

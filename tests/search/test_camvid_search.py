@@ -67,3 +67,32 @@ def test_unknown_group_is_named_when_the_split_is_made(camvid_root, tmp_path):
     cfg.work_dir = str(tmp_path)
     with pytest.raises(ValueError, match=r"groups has \['0005VD'\], which no image is in"):
         LossSearchRunner.from_cfg(cfg).train()
+
+
+@pytest.mark.slow
+def test_console_has_one_line_per_proxy_and_round(camvid_root, tmp_path):
+    """No warning repeated per proxy, no progress bar sharing a line with the
+    log: each proxy and each round is one line of its own."""
+    import glob
+    import re
+    import subprocess
+
+    from conftest import subprocess_env
+    opts = [f'train_dataloader.dataset.data_root={camvid_root}', 'train_dataloader.batch_size=2',
+            'search.rounds=2', 'search.samples_per_round=2', 'search.proxy.max_iters=4',
+            'search.proxy.warm_start.iters=2', 'search.proxy.batch_size=2',
+            'search.workers.num_workers=0']
+    proc = subprocess.run([sys.executable, osp.join(REPO, 'tools', 'search.py'), CAMVID_SEARCH,
+                           '--work-dir', str(tmp_path / 'wd'), '--cfg-options', *opts],
+                          capture_output=True, text=True, env=subprocess_env(), cwd=REPO,
+                          timeout=600)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    assert 'prefix is not set' not in out and 'Loads checkpoint' not in out
+    proxy_lines = [line for line in out.splitlines() if re.search(r'round \d/2 proxy \d/2', line)]
+    assert len(proxy_lines) == 4
+    assert all(re.match(r'^\d\d/\d\d \d\d:\d\d:\d\d - ', line) for line in proxy_lines)
+    assert len(re.findall(r'round \d/2 done', out)) == 2
+    # what mmengine printed per proxy is kept in the proxy's folder
+    kept = glob.glob(str(tmp_path / 'wd' / 'proxies' / '*' / 'stdout.txt'))
+    assert kept and any('Loads checkpoint' in open(p).read() for p in kept)
