@@ -8,22 +8,42 @@ hold-out and 'test' is CamVid val; ``full_train=True`` trains on all of
 train instead (then only 'test', CamVid val, is evaluated).
 """
 import os.path as osp
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 from _common import REPO, Job
+from compare_losses import MODEL_NAMES  # noqa: F401  (the CamVid studies import it from here)
 
 MODEL_CONFIGS = {
     'deeplabv3plus': 'configs/camvid/deeplabv3plus_r18-tiny_1xb8-4k_camvid-128x128.py',
     'pspnet': 'configs/camvid/pspnet_r18-tiny_1xb8-4k_camvid-128x128.py',
     'hrnet': 'configs/camvid/fcn_hr-tiny_1xb8-4k_camvid-128x128.py',
 }
-MODEL_NAMES = {'deeplabv3plus': 'DeepLabV3+', 'pspnet': 'PSPNet', 'hrnet': 'HRNet'}
 SELECT_CONFIG = 'configs/_base_/datasets/camvid_select.py'
 DATA_ROOT = osp.join(REPO, 'data', 'camvid')
 SHARED_SRC = osp.join(osp.dirname(REPO), 'shared', 'datasets', 'camvid')
 SPLIT_NAMES = dict(val='hold-out 0006R0', test='CamVid val')
 TOL = 2  # BIoU/BF1 tolerance at 240x180
 CHECKPOINT_INTERVAL = 500  # a killed run resumes from its last 500-iteration mark
+
+
+def add_study_args(p, study: str) -> None:
+    """The data, machine and output options every CamVid study takes."""
+    results = osp.join(REPO, 'benchmarks', 'results')
+    p.add_argument('--data-root', default=DATA_ROOT,
+                   help='converted CamVid (converted from --src when missing)')
+    p.add_argument('--src', default=SHARED_SRC, help="CamVid in the download's layout")
+    p.add_argument('--workers', type=int, default=2)
+    p.add_argument('--work-dir', default=osp.join(REPO, 'work_dirs', study))
+    p.add_argument('--store', default=osp.join(results, f'{study}.jsonl'))
+    p.add_argument('--out', default=osp.join(results, f'{study}.md'))
+
+
+def check_distinct(p, args, keys: Sequence[str]) -> None:
+    """``p.error`` unless each list option of ``keys`` has distinct values."""
+    for key in keys:
+        v = getattr(args, key)
+        if len(set(v)) != len(v):
+            p.error(f'--{key} must be distinct, got {v}')
 
 
 def ensure_camvid(data_root: str = DATA_ROOT, src: str = SHARED_SRC) -> str:

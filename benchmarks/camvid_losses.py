@@ -24,15 +24,14 @@ import sys
 import time
 from typing import Any, Callable, Dict, List, Optional
 
-from _camvid import (DATA_ROOT, MODEL_CONFIGS, MODEL_NAMES, SHARED_SRC, SPLIT_NAMES, TOL,
-                     camvid_job, ensure_camvid)
-from _common import REPO, Job, ResultStore, command_line, mean_std, quiet, run_adaptive
+from _camvid import (MODEL_CONFIGS, MODEL_NAMES, SPLIT_NAMES, TOL, add_study_args, camvid_job,
+                     check_distinct, ensure_camvid)
+from _common import Job, ResultStore, command_line, mean_std, quiet, run_adaptive
 from compare_losses import AUX_WEIGHT, choose_lr
 
 from mmseg_autoloss.datasets.camvid import CLASSES
 from mmseg_autoloss.utils.stats import welch_verdict
 
-RESULTS = osp.join(REPO, 'benchmarks', 'results')
 RARE = ('pole', 'sign', 'fence', 'pedestrian', 'bicyclist')  # 0.3-1.2 % of the pixels
 REPORTED = ('mIoU', 'mAcc', 'BF1', 'BIoU')
 
@@ -78,18 +77,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument('--stage', choices=['screen', 'all'], default='all')
     p.add_argument('--curve-points', type=int, default=8,
                    help='val mIoU evaluations along each final run (0: none)')
-    p.add_argument('--data-root', default=DATA_ROOT)
-    p.add_argument('--src', default=SHARED_SRC, help="CamVid in the download's layout")
-    p.add_argument('--workers', type=int, default=2)
-    p.add_argument('--work-dir', default=osp.join(REPO, 'work_dirs', 'camvid_losses'))
-    p.add_argument('--store', default=osp.join(RESULTS, 'camvid_losses.jsonl'),
-                   help='shared with the other CamVid studies: a run is found by what it trains')
-    p.add_argument('--out', default=osp.join(RESULTS, 'camvid_losses.md'))
+    add_study_args(p, 'camvid_losses')
     args = p.parse_args(argv)
-    for key in ('lrs', 'seeds', 'losses'):
-        v = getattr(args, key)
-        if len(set(v)) != len(v):
-            p.error(f'--{key} must be distinct, got {v}')
+    check_distinct(p, args, ('lrs', 'seeds', 'losses'))
     if args.iters < 1 or min(args.lrs) <= 0 or args.workers < 1 or args.curve_points < 0:
         p.error(f'--iters ({args.iters}) and --workers ({args.workers}) must be >= 1, --lrs '
                 f'({args.lrs}) > 0, --curve-points ({args.curve_points}) >= 0')
@@ -200,7 +190,7 @@ def report(args, res: Dict[str, Dict], complete: bool) -> str:
                                             [x['mIoU'] for x in other['runs']])))
         seeds = '' if len(runs) == n_seeds else f' ({len(runs)}/{n_seeds} seeds)'
         lines.append(f'| {label[key]}{seeds} | {r["lr"]:g} | ' + ' | '.join(cells + vs) + ' |')
-    lines += ['', f'Rare classes, val IoU (mean over seeds):', '',
+    lines += ['', 'Rare classes, val IoU (mean over seeds):', '',
               '| loss | ' + ' | '.join(RARE) + ' |', '|---|' + '---|' * len(RARE)]
     for key, r in res.items():
         if r['runs']:

@@ -15,16 +15,14 @@ resumes where it stopped (``--workers`` runs at a time, one thread each)::
     python benchmarks/camvid_plateau.py --iters 2000 4000 8000 16000 --lrs 0.05 0.1 0.2 0.4
 """
 import argparse
-import os.path as osp
 import sys
 import time
 from typing import Dict, List, Optional, Sequence
 
-from _camvid import DATA_ROOT, SHARED_SRC, SPLIT_NAMES, camvid_job, ensure_camvid
-from _common import REPO, Job, ResultStore, command_line, mean_std, quiet, run_adaptive
+from _camvid import SPLIT_NAMES, add_study_args, camvid_job, check_distinct, ensure_camvid
+from _common import Job, ResultStore, command_line, mean_std, quiet, run_adaptive
 from compare_losses import choose_lr
 
-RESULTS = osp.join(REPO, 'benchmarks', 'results')
 PLATEAU_GAIN = 1.0  # hold-out mIoU points: doubling gains less -> plateau
 
 
@@ -33,18 +31,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument('--iters', type=int, nargs='+', default=[2000, 4000, 8000, 16000])
     p.add_argument('--lrs', type=float, nargs='+', default=[0.05, 0.1, 0.2, 0.4])
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1])
-    p.add_argument('--data-root', default=DATA_ROOT,
-                   help='converted CamVid (converted from --src when missing)')
-    p.add_argument('--src', default=SHARED_SRC, help="CamVid in the download's layout")
-    p.add_argument('--workers', type=int, default=2)
-    p.add_argument('--work-dir', default=osp.join(REPO, 'work_dirs', 'camvid_plateau'))
-    p.add_argument('--store', default=osp.join(RESULTS, 'camvid_plateau.jsonl'))
-    p.add_argument('--out', default=osp.join(RESULTS, 'camvid_plateau.md'))
+    add_study_args(p, 'camvid_plateau')
     args = p.parse_args(argv)
-    for key in ('iters', 'lrs', 'seeds'):
-        v = getattr(args, key)
-        if len(set(v)) != len(v):
-            p.error(f'--{key} must be distinct, got {v}')
+    check_distinct(p, args, ('iters', 'lrs', 'seeds'))
     if min(args.iters) < 1 or min(args.lrs) <= 0 or args.workers < 1:
         p.error(f'--iters ({args.iters}) and --workers ({args.workers}) must be >= 1, '
                 f'--lrs ({args.lrs}) > 0')
