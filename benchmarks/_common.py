@@ -97,6 +97,10 @@ class Job:
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f'Job.{key} must be a positive integer, got {value!r}')
+        for key in ('val_interval', 'checkpoint_interval'):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f'Job.{key} must be an integer >= 0, got {value!r}')
         if self.lr is not None and not (isinstance(self.lr, (int, float)) and self.lr > 0):
             raise ValueError(f'Job.lr must be None or > 0, got {self.lr!r}')
         bad = [s for s in self.splits if s not in SPLITS]

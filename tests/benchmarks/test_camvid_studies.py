@@ -127,3 +127,11 @@ def test_median_frequency_weights_follow_segnet():
     freq = np.array([40 / 150, 90 / 100, 20 / 50])
     median = np.median(freq)
     assert median_frequency_weights(counts) == pytest.approx(list(median / freq) + [0.0])
+
+
+@pytest.mark.parametrize('key, value', [('val_interval', -1), ('checkpoint_interval', 1.5),
+                                        ('val_interval', True)])
+def test_job_refuses_bad_intervals(key, value):
+    with pytest.raises(ValueError, match=f'Job.{key} must be an integer >= 0, got {value!r}'):
+        _common.Job(config='c.py', work_dir='/w', seed=0, iters=4, batch_size=2,
+                    data_root='/d', **{key: value})
