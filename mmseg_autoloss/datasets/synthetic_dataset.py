@@ -3,10 +3,10 @@ import json
 import os.path as osp
 from typing import Any, Optional
 
-import torch
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
 
+from ..utils.validate import check_label_range
 from .synthetic import class_names, class_palette
 
 
@@ -56,15 +56,9 @@ class CheckedSegDatasetMixin:
         samples = data.get('data_samples')
         if samples is None or 'gt_sem_seg' not in samples:
             return
-        label = samples.gt_sem_seg.data
-        num_classes = len(self.metainfo['classes'])
-        bad = (label >= num_classes) & (label != self.ignore_index) | (label < 0)
-        if bool(bad.any()):
-            values = torch.unique(label[bad]).tolist()
-            raise ValueError(
-                f'{type(self).__name__}: label map {info.get("seg_map_path")!r} has value(s) '
-                f'{values[:10]} outside [0, {num_classes - 1}] (num_classes={num_classes}) that '
-                f'are not ignore_index={self.ignore_index}')
+        check_label_range(samples.gt_sem_seg.data, len(self.metainfo['classes']),
+                          self.ignore_index,
+                          owner=f'{type(self).__name__}: {info.get("seg_map_path")!r}: ')
 
 
 @DATASETS.register_module()

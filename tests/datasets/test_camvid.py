@@ -165,3 +165,18 @@ def test_converted_download_trains_through_mmseg_train_script(converted, tmp_pat
     assert proc.returncode == 0, log[-3000:]
     assert re.search(r'Iter\(val\).*mIoU: \d+\.\d+', log), log[-2000:]
     assert osp.isfile(tmp_path / 'wd' / 'iter_4.pth')
+
+
+def test_dataset_names_the_label_file_and_a_value_out_of_range(converted, tmp_path):
+    import shutil
+    out, _ = converted
+    root = str(tmp_path / 'camvid')
+    shutil.copytree(out, root)
+    path = osp.join(root, 'ann_dir', 'val', FRAMES['val'][0] + '.png')
+    label = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    label[3, 3] = 11  # the download's void, not converted
+    cv2.imwrite(path, label)
+    ds = _dataset('camvid.py', root, 'val')
+    with pytest.raises(ValueError, match=rf"CamVidDataset: '{re.escape(path)}': label values "
+                       r'\[11\] are outside \[0, 10\] \(num_classes=11\)'):
+        ds[0]
