@@ -28,8 +28,8 @@ from ..surrogates.relaxed_metrics import CLASS_REDUCTIONS, relaxed_metric
 from ..surrogates.target_metrics import get_target_metric
 from ..utils.loss_config import (PRESET_OVERRIDABLE, check_weight, load_theta_file,
                                  merge_loss_settings)
-from ..utils.validate import DEFAULT_TOL, check_tol
-from .utils import check_seg_inputs, reject_unknown_keys
+from ..utils.validate import DEFAULT_TOL, check_ce_weight, check_tol
+from .utils import check_seg_inputs, mean_cross_entropy, reject_unknown_keys
 
 __all__ = ['AutoSegLoss', 'auto_seg_loss']
 
@@ -92,7 +92,12 @@ class AutoSegLoss(nn.Module):
         tol (int): Boundary tolerance in pixels for BIoU/BF1 [5].
         drop_bg (bool): BIoU: background boundaries do not form the band;
             BF1: background left out of the class mean [False].
-        class_reduction (str): 'all' (authors) or 'present' classes.
+        class_reduction (str): 'all' (authors) or 'present' classes (as
+            the JDT losses average) ['all'].
+        ce_weight (float): w in [0, 1] of the convex mix
+            ``w·CE + (1 − w)·(1 − relaxed metric)``: a mix, not an added
+            term, so the loss's scale (and the effective learning rate)
+            stays put as w moves; JDTLosses default to 0.25 CE [0].
         eps (float): Denominator epsilon.
         loss_weight (float): Multiplier of the loss.
         loss_name (str): Key in the loss dict; must start with 'loss_'.
@@ -121,7 +126,8 @@ class AutoSegLoss(nn.Module):
                  theta_file: Optional[str] = None,
                  tol: Optional[int] = None,
                  drop_bg: Optional[bool] = None,
-                 class_reduction: str = 'all',
+                 class_reduction: Optional[str] = None,
+                 ce_weight: Optional[float] = None,
                  eps: float = 1e-6,
                  loss_weight: float = 1.0,
                  loss_name: str = 'loss_autoseg',
@@ -140,7 +146,8 @@ class AutoSegLoss(nn.Module):
                              f'theta_file; got {sorted(given)}')
         src = None
         explicit = dict(target_metric=target_metric, parameterization=parameterization,
-                        num_pieces=num_pieces, tol=tol, drop_bg=drop_bg)
+                        num_pieces=num_pieces, tol=tol, drop_bg=drop_bg,
+                        class_reduction=class_reduction, ce_weight=ce_weight)
         # One rule for preset/file vs explicit keys, shared with --loss-params.
         if preset is not None:
             src = get_preset(preset)
@@ -149,7 +156,7 @@ class AutoSegLoss(nn.Module):
         elif theta_file is not None:
             src, explicit = load_theta_file(theta_file, explicit)
         defaults = dict(target_metric='mIoU', parameterization='bezier', num_pieces=None,
-                        tol=None, drop_bg=False)
+                        tol=None, drop_bg=False, class_reduction='all', ce_weight=0.0)
         res = {k: defaults[k] if v is None else v for k, v in explicit.items()}
 
         try:
@@ -167,10 +174,12 @@ class AutoSegLoss(nn.Module):
         if not isinstance(res['drop_bg'], bool):
             raise ValueError(f"AutoSegLoss: drop_bg must be a bool, got {res['drop_bg']!r}")
         self.drop_bg = res['drop_bg']
+        class_reduction = res['class_reduction']
         if class_reduction not in CLASS_REDUCTIONS:
             raise ValueError(f'AutoSegLoss: class_reduction={class_reduction!r} is not '
                              f'supported; valid: {list(CLASS_REDUCTIONS)}')
         self.class_reduction = class_reduction
+        self.ce_weight = check_ce_weight(res['ce_weight'], 'AutoSegLoss: ')
         if not eps > 0:
             raise ValueError(f'AutoSegLoss: eps must be > 0, got {eps!r}')
         self.eps = float(eps)
@@ -249,6 +258,9 @@ class AutoSegLoss(nn.Module):
                              ignore_index=ignore, class_reduction=self.class_reduction,
                              eps=self.eps, tol=self.tol, drop_bg=self.drop_bg,
                              compile=self.use_compile, sync=self.sync_stats)
+        if self.ce_weight:
+            loss = (1 - self.ce_weight) * loss + self.ce_weight * mean_cross_entropy(
+                cls_score, label, ignore, weight)
         return self.loss_weight * loss
 
     @property
@@ -261,5 +273,6 @@ class AutoSegLoss(nn.Module):
                 f'{self.parameterization!r}, num_pieces={self.num_pieces}, '
                 f'theta={[round(v, 4) for v in self.theta.tolist()]}, tol={self.tol}, '
                 f'drop_bg={self.drop_bg}, class_reduction={self.class_reduction!r}, '
+                f'ce_weight={self.ce_weight}, '
                 f'loss_weight={self.loss_weight}, compile={self.use_compile}, '
                 f'sync_stats={self.sync_stats}')

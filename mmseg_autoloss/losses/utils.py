@@ -85,3 +85,16 @@ def apply_pixel_weight(valid: torch.Tensor, weight: Optional[torch.Tensor]) -> t
         raise ValueError(f'weight shape {tuple(weight.shape)} does not match the label shape '
                          f'{(valid.shape[0],) + tuple(valid.shape[-2:])}')
     return valid * weight.to(valid.dtype)
+
+
+def mean_cross_entropy(cls_score: torch.Tensor, label: torch.Tensor, ignore_index: int,
+                       weight: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Softmax cross-entropy averaged over the non-ignored pixels (0 when
+    every pixel is ignored; no host read), in float32; ``weight`` (N, H, W)
+    weights the pixels as MMSeg's pixel samplers do."""
+    ce = F.cross_entropy(cls_score.float(), label.long(), ignore_index=ignore_index,
+                         reduction='none')
+    valid = (label != ignore_index).to(ce.dtype)
+    if weight is not None:
+        ce, valid = ce * weight, valid * weight
+    return ce.sum() / valid.sum().clamp_min(1)

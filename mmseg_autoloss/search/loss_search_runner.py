@@ -23,7 +23,6 @@ from mmengine.hooks import Hook
 from mmengine.runner import get_priority
 from mmseg.registry import DATASETS, HOOKS, RUNNERS
 
-from mmseg_autoloss.surrogates import theta_to_control_points
 from mmseg_autoloss.utils.dist import gather_json, init_dist_cpu_aware
 from mmseg_autoloss.utils.fileio import atomic_open, atomic_write_json, atomic_write_text
 from mmseg_autoloss.utils.loss_config import (apply_loss_params, find_autoseg_losses,
@@ -318,7 +317,7 @@ class LossSearchRunner:
             cfg_path = osp.join(work_dir, 'proxy_config.py')
             cfg.dump(cfg_path)
             tasks.append(dict(round=round_idx, index=i, seed=seed, theta=theta,
-                              control_points=_as_list(theta_to_control_points(theta, s.num_pieces)),
+                              control_points=s.space.control_points(theta),
                               config=cfg_path, reward_key=s.reward_key, rank=self.rank))
         return tasks
 

@@ -3,8 +3,10 @@ how one sample becomes loss arguments.
 
 theta is, per g, the free numbers ``θ_1u, θ_1v, …, θ_{2n-1}u, θ_{2n-1}v``
 (method.md §3), the g's concatenated in the target metric's operation
-order; every number lies in [0, 1]. The controllers see only the flat
-vector; this object is where its meaning lives.
+order, then the extra dimensions of the space (``mix_ce``: the CE share w
+of ``w·CE + (1 − w)·surrogate``); every number lies in [0, 1]. The
+controllers see only the flat vector; this object is where its meaning
+lives.
 """
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -26,21 +28,36 @@ class SearchSpace:
         num_pieces: Pieces n of each g.
         tol: Boundary tolerance (loss arguments of a boundary metric only).
         drop_bg: Background option (boundary metric only).
+        class_reduction: The surrogate's class mean ('all' or 'present').
+        mix_ce: None, or the start of the searched CE share w (one more
+            number, last in theta).
     """
     target_metric: str
     parameterization: str
     num_pieces: int
     tol: Optional[int] = None
     drop_bg: bool = False
+    class_reduction: str = 'all'
+    mix_ce: Optional[float] = None
 
     @property
     def metric(self) -> TargetMetric:
         return get_target_metric(self.target_metric)
 
     @property
-    def dim(self) -> int:
-        """Length D of theta: ``num_g * 2(2n-1)``."""
+    def g_dim(self) -> int:
+        """The numbers of the g functions: ``num_g * 2(2n-1)``."""
         return self.metric.num_g * num_params_per_g(self.num_pieces)
+
+    @property
+    def extras(self) -> List[str]:
+        """Names of the dimensions after the g's, in order."""
+        return ['ce_weight'] if self.mix_ce is not None else []
+
+    @property
+    def dim(self) -> int:
+        """Length D of theta: the g's numbers and the extras."""
+        return self.g_dim + len(self.extras)
 
     @property
     def bounds(self) -> List[Tuple[float, float]]:
@@ -51,11 +68,25 @@ class SearchSpace:
     def names(self) -> List[str]:
         """``g{k}.theta{i}.{u|v}`` per position (g and i as in method.md §3)."""
         per_g = [f'theta{i}.{c}' for i in range(1, 2 * self.num_pieces) for c in 'uv']
-        return [f'g{k}.{name}' for k in range(self.metric.num_g) for name in per_g]
+        return [f'g{k}.{name}' for k in range(self.metric.num_g)
+                for name in per_g] + self.extras
+
+    def with_extras(self, g_theta: Sequence[float]) -> List[float]:
+        """A full theta from the g's numbers and the extras' start values."""
+        if len(g_theta) != self.g_dim:
+            raise ValueError(f'theta of the g functions has {len(g_theta)} numbers, the search '
+                             f'space {self.g_dim}')
+        start = [self.mix_ce] if self.mix_ce is not None else []
+        return [float(t) for t in g_theta] + start
 
     def default(self) -> List[float]:
-        """The identity g (Eq. 8), the paper's start."""
-        return identity_theta(self.target_metric, self.num_pieces)
+        """The identity g (Eq. 8), the paper's start (and the extras' starts)."""
+        return self.with_extras(identity_theta(self.target_metric, self.num_pieces))
+
+    def control_points(self, theta: Sequence[float]) -> List[float]:
+        """Absolute control points of the g's of one sample."""
+        g = [float(t) for t in theta[:self.g_dim]]
+        return [float(v) for v in theta_to_control_points(g, self.num_pieces).tolist()]
 
     def loss_params(self, theta: Sequence[float]) -> Dict:
         """``AutoSegLoss`` arguments of one sample (``tol``/``drop_bg`` only for
@@ -63,16 +94,19 @@ class SearchSpace:
         if len(theta) != self.dim:
             raise ValueError(f'theta has {len(theta)} numbers, the search space {self.dim}')
         params = dict(target_metric=self.target_metric, parameterization=self.parameterization,
-                      num_pieces=self.num_pieces, theta=[float(t) for t in theta])
+                      num_pieces=self.num_pieces, theta=[float(t) for t in theta[:self.g_dim]])
         if self.metric.boundary:
             params.update(tol=self.tol, drop_bg=self.drop_bg)
+        if self.class_reduction != 'all':
+            params['class_reduction'] = self.class_reduction
+        if self.mix_ce is not None:
+            params['ce_weight'] = float(theta[self.g_dim])
         return params
 
     def best_loss(self, theta: Sequence[float], **extra) -> Dict:
         """The head of a versioned ``best_loss.json``: schema version, loss
         arguments and control points, then ``extra``."""
         out = dict(schema_version=LOSS_PARAMS_VERSION, **self.loss_params(theta))
-        out['control_points'] = [
-            float(v) for v in theta_to_control_points(out['theta'], self.num_pieces).tolist()]
+        out['control_points'] = self.control_points(theta)
         out.update(extra)
         return out

@@ -5,7 +5,8 @@ from typing import Dict, List, Optional, Sequence
 from mmseg_autoloss.surrogates.presets import get_preset, normalize_loss_params
 from mmseg_autoloss.surrogates.target_metrics import (TargetMetric, TargetMetricView,
                                                       get_target_metric, target_metric_names)
-from mmseg_autoloss.utils.validate import DEFAULT_TOL, check_tol
+from mmseg_autoloss.surrogates.relaxed_metrics import CLASS_REDUCTIONS
+from mmseg_autoloss.utils.validate import DEFAULT_TOL, check_ce_weight, check_tol
 from .proxy_settings import (DistSettings, FidelitySettings, HoldOutSettings, ProxySettings,
                              WorkerSettings)
 from .search_space import SearchSpace
@@ -55,6 +56,11 @@ class SearchSettings:
             (:class:`~.proxy_settings.FidelitySettings`, :mod:`.fidelity`).
         hooks: Hooks of the search loop (``before_round``/``after_round``,
             :mod:`.search_hooks`), configs of MMSeg's ``HOOKS``.
+        class_reduction: The surrogate's class mean, 'all' (the paper) or
+            'present' (the classes in the batch, as JDT averages).
+        mix_ce: None (the paper's space), or the start of one more searched
+            number w in [0, 1]: the loss becomes the convex mix
+            ``w·CE + (1 − w)·(1 − surrogate)`` (``AutoSegLoss(ce_weight=w)``).
 
     The dict sections are given as config dicts and become their frozen
     dataclasses in :meth:`validate`.
@@ -78,6 +84,8 @@ class SearchSettings:
     init_theta: Optional[object] = None
     fidelity: Optional[FidelitySettings] = None
     hooks: List[Dict] = field(default_factory=list)
+    class_reduction: str = 'all'
+    mix_ce: Optional[float] = None
 
     @classmethod
     def from_cfg(cls, search: Optional[Dict]) -> 'SearchSettings':
@@ -117,6 +125,11 @@ class SearchSettings:
             raise _err('controller', self.controller, "must be a dict with a 'type'")
         self._build_sections()
         self.tol = check_tol(self.tol, 'search.')
+        if self.class_reduction not in CLASS_REDUCTIONS:
+            raise _err('class_reduction', self.class_reduction,
+                       f'must be one of {list(CLASS_REDUCTIONS)}')
+        if self.mix_ce is not None:
+            self.mix_ce = check_ce_weight(self.mix_ce, 'search.mix_ce: ')
         if not isinstance(self.hooks, (list, tuple)) or not all(
                 isinstance(h, dict) and 'type' in h for h in self.hooks):
             raise _err('hooks', self.hooks, "must be a list of hook configs with a 'type'")
@@ -148,7 +161,7 @@ class SearchSettings:
                        f"is for target_metric={params['target_metric']!r} with num_pieces="
                        f"{params['num_pieces']}, the search is for {self.target_metric!r} with "
                        f'num_pieces={self.num_pieces}')
-        return [float(t) for t in params['theta']]
+        return self.space.with_extras(params['theta'])
 
     @property
     def metric(self) -> TargetMetric:
@@ -169,7 +182,8 @@ class SearchSettings:
     def space(self) -> SearchSpace:
         """The search space of theta (layout, names, start, loss arguments)."""
         return SearchSpace(self.target_metric, self.parameterization, self.num_pieces,
-                           tol=self.tol, drop_bg=self.drop_bg)
+                           tol=self.tol, drop_bg=self.drop_bg,
+                           class_reduction=self.class_reduction, mix_ce=self.mix_ce)
 
     def loss_params(self, theta: List[float]) -> Dict:
         """Loss parameters of one theta (a proxy's, the warm start's or the

@@ -20,18 +20,20 @@ from typing import Any, Dict, List
 
 import torch
 
-from ..utils.validate import check_tol
+from ..utils.validate import check_ce_weight, check_tol
 from .parameterization import (check_control_points, check_num_pieces,
                                check_parameterization, check_target_metric, check_theta,
                                control_points_to_theta, theta_to_control_points)
+from .relaxed_metrics import CLASS_REDUCTIONS
 from .target_metrics import get_target_metric
 
 __all__ = ['PRESETS', 'get_preset', 'load_loss_params', 'normalize_loss_params',
            'LOSS_PARAMS_VERSION']
 
 #: Schema of ``best_loss.json`` (its ``schema_version``). A file without one
-#: was written before the key existed (version 0) and reads the same.
-LOSS_PARAMS_VERSION = 1
+#: was written before the key existed (version 0) and reads the same; 2 adds
+#: ``class_reduction`` and ``ce_weight`` (a reader of 1 would drop them).
+LOSS_PARAMS_VERSION = 2
 
 _MIOU = [
     5.69728440e-04, 6.43720450e-01, 3.38589169e-01, 7.05543360e-01, 6.25281252e-01,
@@ -122,6 +124,13 @@ def normalize_loss_params(params: Dict[str, Any], source: str = 'loss params') -
         if not isinstance(params['drop_bg'], bool):
             raise ValueError(f"{source}: drop_bg must be a bool, got {params['drop_bg']!r}")
         out['drop_bg'] = params['drop_bg']
+    if params.get('class_reduction') is not None:
+        if params['class_reduction'] not in CLASS_REDUCTIONS:
+            raise ValueError(f"{source}: class_reduction={params['class_reduction']!r} is not "
+                             f'one of {list(CLASS_REDUCTIONS)}')
+        out['class_reduction'] = params['class_reduction']
+    if params.get('ce_weight') is not None:
+        out['ce_weight'] = check_ce_weight(params['ce_weight'], f'{source}: ')
     return out
 
 

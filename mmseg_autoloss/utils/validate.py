@@ -59,3 +59,11 @@ def check_label_range(label: torch.Tensor, num_classes: int, ignore_index: int,
     """
     if bad_label_values(label, num_classes, ignore_index):
         raise label_range_error(label, num_classes, ignore_index, owner)
+
+
+def check_ce_weight(value, owner: str = '') -> float:
+    """The CE share w of a convex mix ``w·CE + (1 − w)·surrogate``: a number
+    in [0, 1]."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value <= 1:
+        raise ValueError(f'{owner}ce_weight must be a number in [0, 1], got {value!r}')
+    return float(value)

@@ -4,6 +4,7 @@ import pytest
 from mmseg_autoloss.search.search_space import SearchSpace
 from mmseg_autoloss.search.settings import SearchSettings
 from mmseg_autoloss.surrogates import identity_theta, normalize_loss_params, num_theta
+from mmseg_autoloss.surrogates.presets import LOSS_PARAMS_VERSION
 
 
 @pytest.mark.parametrize('metric,n,dim', [('mIoU', 2, 12), ('mAcc', 2, 6), ('BF1', 1, 8),
@@ -30,7 +31,7 @@ def test_loss_params_and_best_loss_are_loadable():
     params = space.loss_params(theta)
     assert params['tol'] == 3 and params['drop_bg'] is True
     best = space.best_loss(theta, reward=0.5)
-    assert best['schema_version'] == 1 and best['reward'] == 0.5
+    assert best['schema_version'] == LOSS_PARAMS_VERSION == 2 and best['reward'] == 0.5
     loaded = normalize_loss_params(best)
     assert loaded['control_points'] == pytest.approx(best['control_points'])
     assert 'tol' not in SearchSpace('mIoU', 'bezier', 2, tol=5).loss_params([0.5] * 12)

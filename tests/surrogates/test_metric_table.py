@@ -95,14 +95,23 @@ def test_loss_params_schema_version(tmp_path):
     from mmseg_autoloss.surrogates import load_loss_params
     from mmseg_autoloss.surrogates.presets import LOSS_PARAMS_VERSION
 
-    assert LOSS_PARAMS_VERSION == 1
+    assert LOSS_PARAMS_VERSION == 2
     path = tmp_path / 'best_loss.json'
     base = dict(target_metric='mAcc', num_pieces=2, theta=[0.5] * 6)
-    for version in (None, 0, LOSS_PARAMS_VERSION):  # files written before the key load too
+    for version in (None, 0, 1, LOSS_PARAMS_VERSION):  # files written before load too
         extra = {} if version is None else dict(schema_version=version)
         path.write_text(json.dumps(dict(base, **extra)))
         assert load_loss_params(str(path))['theta'] == pytest.approx([0.5] * 6)
     for bad in (LOSS_PARAMS_VERSION + 1, '1', True):
         path.write_text(json.dumps(dict(base, schema_version=bad)))
         with pytest.raises(ValueError, match='schema_version'):
+            load_loss_params(str(path))
+    # version 2 carries the mix and the class mean; a bad value is named
+    path.write_text(json.dumps(dict(base, schema_version=2, ce_weight=0.25,
+                                    class_reduction='present')))
+    params = load_loss_params(str(path))
+    assert params['ce_weight'] == 0.25 and params['class_reduction'] == 'present'
+    for key, bad in (('ce_weight', 1.5), ('class_reduction', 'some')):
+        path.write_text(json.dumps(dict(base, schema_version=2, **{key: bad})))
+        with pytest.raises(ValueError, match=f'{key}.*{bad}'):
             load_loss_params(str(path))
