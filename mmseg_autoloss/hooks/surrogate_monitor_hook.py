@@ -16,6 +16,7 @@ from mmseg.registry import HOOKS
 
 from ..evaluation.functional import (class_level, image_level, image_stats, needs_boundary,
                                      parse_metrics, score_matrix, summarize)
+from ..surrogates.target_metrics import get_target_metric, target_metric_names
 from ..utils.validate import DEFAULT_TOL
 
 _MODES = ('train', 'eval')
@@ -57,10 +58,18 @@ def hard_metric(stats: np.ndarray, loss: nn.Module) -> float:
                 num += w * float(vals.mean())
                 den += w
         return num / den if den > 0 else float('nan')
-    requests = parse_metrics([loss.target_metric])
+    requests = parse_metrics([scored_as(loss)])
     summary, _ = summarize(stats, requests, drop_bg=bool(getattr(loss, 'drop_bg', False)),
                            bg_index=int(getattr(loss, 'bg_index', 0)))
     return summary[requests[0][0]]
+
+
+def scored_as(loss: nn.Module) -> str:
+    """The SegMetric name that scores ``loss.target_metric``: a registered
+    target metric's evaluator (a user's metric too), else the name itself
+    (the JDT losses' 'mIoU', 'mDice', ...)."""
+    name = loss.target_metric
+    return get_target_metric(name).evaluator if name in target_metric_names() else name
 
 
 def surrogate_value(loss_value: float, loss: nn.Module) -> float:
@@ -156,7 +165,7 @@ class SurrogateMonitorHook(Hook):
     def _stats_key(loss: nn.Module) -> Tuple:
         """(tol, or None without a boundary metric; drop_bg; bg_index) of a loss."""
         if getattr(loss, 'metric_weights', None) is not None or \
-                not needs_boundary(parse_metrics([loss.target_metric])):
+                not needs_boundary(parse_metrics([scored_as(loss)])):
             return (None, False, 0)
         return (int(getattr(loss, 'tol', DEFAULT_TOL)), bool(getattr(loss, 'drop_bg', False)),
                 int(getattr(loss, 'bg_index', 0)))

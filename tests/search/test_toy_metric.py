@@ -46,3 +46,19 @@ def test_toy_metric_tiny_search_round(toy_metric, synthetic_root, tmp_path):
     assert best['target_metric'] == 'mIoU_sq' and best['num_pieces'] == 1
     assert len(best['theta']) == 4 and 'tol' not in best and best['schema_version'] == LOSS_PARAMS_VERSION == 2
     assert 0 <= best['reward'] <= 1
+
+
+def test_surrogate_monitor_scores_a_users_metric_with_its_evaluator(toy_metric):
+    from mmseg_autoloss.hooks.surrogate_monitor_hook import hard_metric, scored_as
+    from mmseg_autoloss.evaluation.functional import image_stats
+    loss = MODELS.build(dict(type='AutoSegLoss', target_metric='mIoU_sq',
+                             theta=[0.3, 0.6, 0.5, 0.5]))
+    assert scored_as(loss) == 'mIoU'
+    label = torch.randint(0, 3, (2, 16, 16), generator=torch.Generator().manual_seed(0))
+    assert hard_metric(image_stats(label, label, 3, 255, 2).numpy(), loss) == pytest.approx(1.0)
+    pred = label.clone()
+    pred[0, :8] = (pred[0, :8] + 1) % 3
+    stats = image_stats(pred, label, 3, 255, 2).numpy()
+    # SegMetric's mIoU of the same counts (the toy's evaluator)
+    tp, fp, fn = (stats[..., k].sum(0) for k in range(3))
+    assert hard_metric(stats, loss) == pytest.approx(float((tp / (tp + fp + fn)).mean()))
