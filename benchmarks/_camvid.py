@@ -7,6 +7,8 @@ on CamVid's val split. In a :class:`~_common.Job` the 'val' split is the
 hold-out and 'test' is CamVid val; ``full_train=True`` trains on all of
 train instead (then only 'test', CamVid val, is evaluated).
 """
+import copy
+import functools
 import os.path as osp
 from typing import Any, Dict, Optional, Sequence, Tuple
 
@@ -58,8 +60,9 @@ def ensure_camvid(data_root: str = DATA_ROOT, src: str = SHARED_SRC) -> str:
     return data_root
 
 
-def select_options() -> Dict[str, Any]:
-    """``cfg_options`` that swap in the selection split's loaders."""
+@functools.lru_cache(maxsize=None)
+def _select_loaders() -> Dict[str, Any]:
+    """The selection split's loaders, read once per process."""
     from mmengine.config import Config
     sel = Config.fromfile(osp.join(REPO, SELECT_CONFIG))
     return {f'{s}_dataloader': sel[f'{s}_dataloader'].to_dict() for s in ('train', 'val', 'test')}
@@ -86,7 +89,7 @@ def camvid_job(model: str, name: str, iters: int, lr: float, seed: int, data_roo
 def camvid_options(full_train: bool) -> Dict[str, Any]:
     """The loaders of a run: the selection split's, or (``full_train``) all
     of train with CamVid val as 'test'."""
-    opts = select_options()
+    opts = copy.deepcopy(_select_loaders())
     if full_train:
         opts['train_dataloader']['dataset']['ann_file'] = ''  # every train frame
         # validation during training (a job's curve) reads CamVid val too

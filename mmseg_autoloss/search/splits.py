@@ -10,6 +10,7 @@ capture group names an image's group, e.g. CamVid's sequence prefix
 ``fraction`` images are held out.
 """
 import re
+from collections import Counter
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -60,12 +61,13 @@ def hold_out_split(names: Sequence[str], size: Optional[int] = None,
             chosen = set(groups)
         else:
             n = _target(size, fraction, len(names))
+            sizes = Counter(of.values())
             chosen, count = set(), 0
             for k in np.random.default_rng(seed).permutation(len(present)):
                 if count >= n:
                     break
                 chosen.add(present[k])
-                count += sum(1 for g in of.values() if g == present[k])
+                count += sizes[present[k]]
         held = {name for name in names if of[name] in chosen}
     train = [n for n in names if n not in held]
     if not train or not held:
