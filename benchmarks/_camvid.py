@@ -10,7 +10,7 @@ train instead (then only 'test', CamVid val, is evaluated).
 import copy
 import functools
 import os.path as osp
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from _common import REPO, Job
 from compare_losses import MODEL_NAMES  # noqa: F401  (the CamVid studies import it from here)
@@ -38,6 +38,40 @@ def add_study_args(p, study: str) -> None:
     p.add_argument('--work-dir', default=osp.join(REPO, 'work_dirs', study))
     p.add_argument('--store', default=osp.join(results, f'{study}.jsonl'))
     p.add_argument('--out', default=osp.join(results, f'{study}.md'))
+
+
+def bracket_lr(ladder: Sequence[float], scores: Dict[float, float],
+               start: Sequence[float]) -> Tuple[Optional[float], List[float]]:
+    """A learning rate bracketed on ``ladder``: (chosen lr, []) or (None, the
+    lrs to run next).
+
+    The lrs of ``start`` run first; then, while the best lr run so far (the
+    smaller on a tie) has a ladder neighbour not run yet, that neighbour runs.
+    The choice is the best lr whose neighbours both ran and scored no better,
+    so no point far from it costs a run, and it is at an end of the grid
+    only where the ladder ends there (widen the ladder then). Scores of lrs
+    off the ladder are ignored.
+
+    Args:
+        ladder: The lr grid, ascending.
+        scores: lr -> score (higher is better) of the runs finished so far.
+        start: The lrs to run first (on the ladder).
+    """
+    scores = {lr: v for lr, v in scores.items() if lr in ladder}
+    missing = [lr for lr in start if lr not in scores]
+    if missing:
+        return None, missing
+    best = max(sorted(scores), key=lambda lr: (scores[lr], -lr))
+    i = list(ladder).index(best)
+    need = [ladder[j] for j in (i - 1, i + 1)
+            if 0 <= j < len(ladder) and ladder[j] not in scores]
+    return (None, need) if need else (best, [])
+
+
+def around(ladder: Sequence[float], lr: float) -> List[float]:
+    """``lr`` and its neighbours on ``ladder``."""
+    i = list(ladder).index(lr)
+    return list(ladder[max(i - 1, 0):i + 2])
 
 
 def check_distinct(p, args, keys: Sequence[str]) -> None:

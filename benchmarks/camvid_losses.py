@@ -3,9 +3,11 @@
 Protocol (docs/camvid.md):
 
 1. **screen**: each loss trains tiny DeepLabV3+ from scratch on the
-   selection split (train minus sequence 0006R0) at every lr of ``--lrs``
-   with the first seed; its lr is the one with the best hold-out mIoU (an
-   end of the grid is flagged: the grid should be wider);
+   selection split (train minus sequence 0006R0) with the first seed, at
+   ``--start-lr`` and its neighbours on the ladder ``--lrs``, then one lr
+   further while its best lr has a neighbour not run; its lr is the best one
+   whose neighbours both ran and scored lower (the same ladder for every
+   loss; an end of the ladder is flagged: widen it);
 2. **final**: at that lr, every seed of ``--seeds`` trains on all of train
    and is evaluated on CamVid val (mIoU, mAcc, BF1, BIoU at tol 2, per-class
    IoU), with val mIoU logged ``--curve-points`` times along the way.
@@ -22,12 +24,12 @@ import argparse
 import os.path as osp
 import sys
 import time
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from _camvid import (MODEL_CONFIGS, MODEL_NAMES, SPLIT_NAMES, TOL, add_study_args, camvid_job,
-                     check_distinct, ensure_camvid)
+from _camvid import (MODEL_CONFIGS, MODEL_NAMES, SPLIT_NAMES, TOL, add_study_args, around,
+                     bracket_lr, camvid_job, check_distinct, ensure_camvid)
 from _common import Job, ResultStore, command_line, mean_std, quiet, run_adaptive
-from compare_losses import AUX_WEIGHT, choose_lr
+from compare_losses import AUX_WEIGHT
 
 from mmseg_autoloss.datasets.camvid import CLASSES
 from mmseg_autoloss.utils.stats import welch_verdict
@@ -72,7 +74,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument('--losses', nargs='+', choices=list(LOSSES), default=list(LOSSES))
     p.add_argument('--model', choices=list(MODEL_CONFIGS), default='deeplabv3plus')
     p.add_argument('--iters', type=int, default=8000)
-    p.add_argument('--lrs', type=float, nargs='+', default=[0.05, 0.1, 0.2, 0.4])
+    p.add_argument('--lrs', type=float, nargs='+', default=[0.05, 0.1, 0.2, 0.4, 0.8],
+                   help='the lr ladder (ascending) every loss brackets its lr on')
+    p.add_argument('--start-lr', type=float, default=None,
+                   help="where each loss starts on the ladder (default: its middle; CE's "
+                        'plateau lr is a good start)')
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     p.add_argument('--stage', choices=['screen', 'all'], default='all')
     p.add_argument('--curve-points', type=int, default=8,
@@ -84,6 +90,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         p.error(f'--iters ({args.iters}) and --workers ({args.workers}) must be >= 1, --lrs '
                 f'({args.lrs}) > 0, --curve-points ({args.curve_points}) >= 0')
     args.lrs = sorted(args.lrs)
+    if args.start_lr is None:
+        args.start_lr = args.lrs[len(args.lrs) // 2]
+    if args.start_lr not in args.lrs:
+        p.error(f'--start-lr ({args.start_lr:g}) must be one of --lrs ({args.lrs})')
     args.argv = list(sys.argv[1:] if argv is None else argv)
     return args
 
@@ -112,23 +122,30 @@ def make_job(args, key: str, lr: float, seed: int, ctx: Dict, full_train: bool) 
 
 
 def follow_up(args, ctx: Dict, results: Dict[tuple, Dict]):
-    """Once a loss's lr grid is complete: its final runs at the chosen lr."""
+    """After each screen run: the lrs the loss still needs, or (once its lr
+    is bracketed) its final runs at that lr."""
     def then(job: Job, result: Dict) -> List[Job]:
         t = job.tag
         results[(t['arm'], t['lr'], t['seed'], t['full_train'])] = result
-        if t['full_train'] or args.stage == 'screen':
+        if t['full_train']:
             return []
-        lr = chosen_lr(args, t['arm'], results)
-        return [] if lr is None else [make_job(args, t['arm'], lr, s, ctx, True)
-                                      for s in args.seeds]
+        lr, need = bracket(args, t['arm'], results)
+        if lr is None:
+            return [make_job(args, t['arm'], x, args.seeds[0], ctx, False) for x in need]
+        return [] if args.stage == 'screen' else [make_job(args, t['arm'], lr, s, ctx, True)
+                                                  for s in args.seeds]
     return then
 
 
+def bracket(args, key: str, results: Dict[tuple, Dict]) -> Tuple[Optional[float], List[float]]:
+    """(the loss's lr bracketed on the ladder, or None; the lrs still to run)."""
+    scores = {lr: r['val']['mIoU'] for (k, lr, s, full), r in results.items()
+              if k == key and s == args.seeds[0] and not full}
+    return bracket_lr(args.lrs, scores, around(args.lrs, args.start_lr))
+
+
 def chosen_lr(args, key: str, results: Dict[tuple, Dict]) -> Optional[float]:
-    grid = {lr: results.get((key, lr, args.seeds[0], False)) for lr in args.lrs}
-    if any(r is None for r in grid.values()):
-        return None
-    return choose_lr({lr: r['val'] for lr, r in grid.items()}, 'mIoU')
+    return bracket(args, key, results)[0]
 
 
 def summary(args, results: Dict[tuple, Dict]) -> Dict[str, Dict]:
@@ -165,7 +182,9 @@ def report(args, res: Dict[str, Dict], complete: bool) -> str:
              f'Command: `{command_line(__file__, args.argv)}`', '',
              f'Tiny {MODEL_NAMES[args.model]} from scratch, {args.iters} SGD iterations, batch 8 '
              'of 128×128 crops (CamVid at 240×180), poly lr; the auxiliary head gets the same '
-             f'loss at weight {AUX_WEIGHT}. Learning rate per loss from {args.lrs}, chosen by '
+             f'loss at weight {AUX_WEIGHT}. Learning rate per loss bracketed on the ladder '
+             f'{args.lrs} (from {args.start_lr:g} and its neighbours, stepping on while the best '
+             "lr's neighbours have not both run) by "
              f'{SPLIT_NAMES["val"]} mIoU with seed {args.seeds[0]}, training on the selection '
              f'split; then seeds {args.seeds} at that lr on all of train, evaluated on '
              f'{SPLIT_NAMES["test"]} (mean ± std; BIoU/BF1 at tol {TOL}). Welch\'s t-test over '
@@ -270,7 +289,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         write(args, results, complete=False)
 
     grid = [make_job(args, k, lr, args.seeds[0], ctx, False) for k in args.losses
-            for lr in args.lrs]
+            for lr in around(args.lrs, args.start_lr)]
     run_adaptive(grid, args.workers, follow_up(args, ctx, results), store, progress)
     write(args, results, complete=True)
     print(f'done in {(time.perf_counter() - start) / 60:.1f} min: {args.out}')

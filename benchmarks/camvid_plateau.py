@@ -2,26 +2,29 @@
 
 Tiny DeepLabV3+ from scratch on CamVid's selection split (train minus
 sequence 0006R0; ``configs/_base_/datasets/camvid_select.py``). For each
-schedule length of ``--iters``: CE's learning rate is chosen from ``--lrs``
-by hold-out mIoU with the first seed, the other seeds train at it, and the
-table gives the hold-out mIoU (mean ± std), its gain over the length half as
-long and CamVid val mIoU beside it (reported, never used to choose). CE is at
-its plateau from the first length whose doubling gains < 1 hold-out mIoU.
+schedule length of ``--iters``: CE's learning rate is bracketed on the
+ladder ``--lrs`` by hold-out mIoU with the first seed (a length starts at the
+lr chosen for the length before it and its neighbours, and steps along the
+ladder until the best lr's neighbours both scored lower), the other seeds
+train at it, and the table gives the hold-out mIoU (mean ± std), its gain
+over the length half as long and CamVid val mIoU beside it (reported, never
+used to choose). CE is at its plateau from the first length whose doubling
+gains < 1 hold-out mIoU.
 
 Every finished run goes to ``--store`` at once and every run keeps a
 checkpoint every 500 iterations under ``--work-dir``, so a killed study
 resumes where it stopped (``--workers`` runs at a time, one thread each)::
 
-    python benchmarks/camvid_plateau.py --iters 2000 4000 8000 16000 --lrs 0.05 0.1 0.2 0.4
+    python benchmarks/camvid_plateau.py --iters 2000 4000 8000 16000 --lrs 0.1 0.2 0.4 0.8 1.6
 """
 import argparse
 import sys
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional
 
-from _camvid import SPLIT_NAMES, add_study_args, camvid_job, check_distinct, ensure_camvid
+from _camvid import (SPLIT_NAMES, add_study_args, around, bracket_lr, camvid_job, check_distinct,
+                     ensure_camvid)
 from _common import Job, ResultStore, command_line, mean_std, quiet, run_adaptive
-from compare_losses import choose_lr
 
 PLATEAU_GAIN = 1.0  # hold-out mIoU points: doubling gains less -> plateau
 
@@ -29,7 +32,10 @@ PLATEAU_GAIN = 1.0  # hold-out mIoU points: doubling gains less -> plateau
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--iters', type=int, nargs='+', default=[2000, 4000, 8000, 16000])
-    p.add_argument('--lrs', type=float, nargs='+', default=[0.05, 0.1, 0.2, 0.4])
+    p.add_argument('--lrs', type=float, nargs='+', default=[0.05, 0.1, 0.2, 0.4, 0.8],
+                   help='the lr ladder (ascending); each length brackets its lr on it')
+    p.add_argument('--start-lr', type=float, default=None,
+                   help='where the first length starts on the ladder (default: its middle)')
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1])
     add_study_args(p, 'camvid_plateau')
     args = p.parse_args(argv)
@@ -38,6 +44,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         p.error(f'--iters ({args.iters}) and --workers ({args.workers}) must be >= 1, '
                 f'--lrs ({args.lrs}) > 0')
     args.iters, args.lrs = sorted(args.iters), sorted(args.lrs)
+    if args.start_lr is None:
+        args.start_lr = args.lrs[len(args.lrs) // 2]
+    if args.start_lr not in args.lrs:
+        p.error(f'--start-lr ({args.start_lr:g}) must be one of --lrs ({args.lrs})')
     args.argv = list(sys.argv[1:] if argv is None else argv)
     return args
 
@@ -47,35 +57,55 @@ def grid_job(args, n: int, lr: float, seed: int) -> Job:
                       tag=dict(arm='ce'))
 
 
-def plan(args) -> Sequence[Job]:
-    """The lr grids, shortest schedule first."""
-    return [grid_job(args, n, lr, args.seeds[0]) for n in args.iters for lr in args.lrs]
+def choices(args, results: Dict[tuple, Dict]) -> Dict[int, Dict]:
+    """Per length: its first-seed hold-out scores, the bracketed lr (or None)
+    and the lrs still to run. A length starts around the lr chosen for the
+    length before it (around that length's best so far while it is still
+    open, so no worker waits), the first around ``--start-lr``."""
+    out: Dict[int, Dict] = {}
+    prev: Optional[float] = args.start_lr
+    for n in args.iters:
+        scores = {lr: r['val']['mIoU'] for (n_, lr, s), r in results.items()
+                  if n_ == n and s == args.seeds[0]}
+        if prev is None:
+            break
+        lr, need = bracket_lr(args.lrs, scores, around(args.lrs, prev))
+        out[n] = dict(scores=scores, lr=lr, need=need)
+        on_ladder = {k: v for k, v in scores.items() if k in args.lrs}
+        prev = lr if lr is not None else (
+            max(sorted(on_ladder), key=lambda k: (on_ladder[k], -k)) if on_ladder else None)
+    return out
+
+
+def wanted(args, results: Dict[tuple, Dict]) -> List[Job]:
+    """The runs the results so far call for, shortest schedule first: the lrs
+    a length still needs, or its other seeds at its chosen lr."""
+    jobs = []
+    for n, c in choices(args, results).items():
+        if c['lr'] is None:
+            jobs += [grid_job(args, n, lr, args.seeds[0]) for lr in c['need']]
+        else:
+            jobs += [grid_job(args, n, c['lr'], s) for s in args.seeds[1:]
+                     if (n, c['lr'], s) not in results]
+    return jobs
 
 
 def follow_up(args, results: Dict[tuple, Dict]):
-    """Once a length's grid is complete: its other seeds at the chosen lr."""
     def then(job: Job, result: Dict) -> List[Job]:
         t = job.tag
         results[(t['iters'], t['lr'], t['seed'])] = result
-        n = t['iters']
-        grid = {lr: results.get((n, lr, args.seeds[0])) for lr in args.lrs}
-        if t['seed'] != args.seeds[0] or any(r is None for r in grid.values()):
-            return []
-        lr = choose_lr({k: r['val'] for k, r in grid.items()}, 'mIoU')
-        return [grid_job(args, n, lr, s) for s in args.seeds[1:]]
+        return wanted(args, results)
     return then
 
 
 def rows_of(args, results: Dict[tuple, Dict]) -> List[Dict]:
-    """One row per length whose grid is complete (seeds so far)."""
+    """One row per length whose lr is chosen (seeds so far)."""
     rows = []
-    for n in args.iters:
-        grid = {lr: results.get((n, lr, args.seeds[0])) for lr in args.lrs}
-        if any(r is None for r in grid.values()):
+    for n, c in choices(args, results).items():
+        if c['lr'] is None:
             continue
-        lr = choose_lr({k: r['val'] for k, r in grid.items()}, 'mIoU')
-        runs = [results[(n, lr, s)] for s in args.seeds if (n, lr, s) in results]
-        rows.append(dict(iters=n, lr=lr, grid={k: r['val']['mIoU'] for k, r in grid.items()},
+        runs = [results[(n, c['lr'], s)] for s in args.seeds if (n, c['lr'], s) in results]
+        rows.append(dict(iters=n, lr=c['lr'], grid=c['scores'],
                          holdout=[r['val']['mIoU'] for r in runs],
                          val=[r['test']['mIoU'] for r in runs],
                          train_s=[r['train_s'] for r in runs]))
@@ -91,7 +121,10 @@ def report(args, rows: List[Dict], complete: bool) -> str:
              'frames randomly resized by 0.75–1.5 (CamVid at 240×180), one torch thread per '
              f'run. Trained on the selection split (train minus 0006R0, 266 frames); the '
              f'learning rate is chosen per length by {SPLIT_NAMES["val"]} mIoU with seed '
-             f'{args.seeds[0]} from {args.lrs}; the other seeds of {args.seeds} train at it. '
+             f'{args.seeds[0]} on the ladder {args.lrs}: a length starts at the lr chosen for '
+             'the length before it and its two neighbours, and steps along the ladder until '
+             "the best lr's neighbours both ran and scored lower (— : not run); the other "
+             f'seeds of {args.seeds} train at it. '
              f'"gain": hold-out mIoU minus that of the length half as long; CE is at its '
              f'plateau where doubling gains < {PLATEAU_GAIN:g}. {SPLIT_NAMES["test"]} mIoU is '
              'reported beside it and chose nothing.', '',
@@ -111,7 +144,8 @@ def report(args, rows: List[Dict], complete: bool) -> str:
             if verdict is None and m - hm < PLATEAU_GAIN:
                 verdict = (half['iters'], m - hm)
         edge = ' (edge)' if r['lr'] in (args.lrs[0], args.lrs[-1]) else ''
-        grid = ' | '.join(f'{r["grid"][lr]:.2f}' for lr in args.lrs)
+        grid = ' | '.join(f'{r["grid"][lr]:.2f}' if lr in r['grid'] else '—'
+                          for lr in args.lrs)
         lines.append(f'| {r["iters"]} | {grid} | {r["lr"]:g}{edge} | {len(r["holdout"])} | '
                      f'{m:.2f} ± {s:.2f} | {gain} | {vm:.2f} ± {vs:.2f} | '
                      f'{sum(r["train_s"]) / len(r["train_s"]) / 60:.1f} |')
@@ -140,7 +174,8 @@ def main(argv: Optional[List[str]] = None) -> None:
               f'({r["train_s"] / 60:.1f} min)', flush=True)
         write(args, rows_of(args, results), complete=False)
 
-    run_adaptive(plan(args), args.workers, follow_up(args, results), store, progress)
+    run_adaptive(wanted(args, results), args.workers, follow_up(args, results), store,
+                 progress)
     write(args, rows_of(args, results), complete=True)
     print(f'done in {(time.perf_counter() - start) / 60:.1f} min: {args.out}')
 

@@ -8,6 +8,8 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import REPO, subprocess_env, write_camvid_download
 
@@ -137,3 +139,37 @@ def test_job_refuses_bad_intervals(key, value):
     with pytest.raises(ValueError, match=f'Job.{key} must be an integer >= 0, got {value!r}'):
         _common.Job(config='c.py', work_dir='/w', seed=0, iters=4, batch_size=2,
                     data_root='/d', **{key: value})
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 5), min_size=1, max_size=7), st.data())
+def test_bracket_lr_ends_at_a_local_best_on_the_ladder(levels, data):
+    """Stepping from any start ends at an lr no worse than both its ladder
+    neighbours, all of which ran; on a unimodal grid that is the grid's best."""
+    from _camvid import around, bracket_lr
+    ladder = [0.1 * 2 ** i for i in range(len(levels))]
+    score = dict(zip(ladder, levels))
+    start = around(ladder, data.draw(st.sampled_from(ladder)))
+    ran: dict = {}
+    for _ in range(len(ladder) + 1):
+        lr, need = bracket_lr(ladder, ran, start)
+        if lr is not None:
+            break
+        assert need and not set(need) & set(ran)
+        ran.update({x: score[x] for x in need})
+    assert lr is not None and need == []
+    i = ladder.index(lr)
+    for j in (i - 1, i + 1):
+        if 0 <= j < len(ladder):
+            assert ladder[j] in ran and (score[ladder[j]], -ladder[j]) < (score[lr], -lr)
+    peak = levels.index(max(levels))
+    if all(a < b for a, b in zip(levels[:peak], levels[1:peak + 1])) and \
+            all(a > b for a, b in zip(levels[peak:], levels[peak + 1:])):
+        assert lr == ladder[peak]
+
+
+def test_bracket_lr_ignores_scores_off_the_ladder():
+    from _camvid import bracket_lr
+    ladder = [0.1, 0.2, 0.4]
+    assert bracket_lr(ladder, {0.05: 99.0, 0.1: 1.0, 0.2: 2.0, 0.4: 1.5}, [0.2]) == (0.2, [])
+    assert bracket_lr(ladder, {0.2: 2.0}, [0.1, 0.2]) == (None, [0.1])
