@@ -28,7 +28,7 @@ from ..surrogates.relaxed_metrics import CLASS_REDUCTIONS, relaxed_metric
 from ..surrogates.target_metrics import get_target_metric
 from ..utils.loss_config import (PRESET_OVERRIDABLE, check_weight, load_theta_file,
                                  merge_loss_settings)
-from ..utils.validate import DEFAULT_TOL, check_ce_weight, check_tol
+from ..utils.validate import DEFAULT_MIX_WEIGHT, DEFAULT_TOL, check_share, check_tol
 from .utils import check_seg_inputs, mean_cross_entropy, reject_unknown_keys
 
 __all__ = ['AutoSegLoss', 'auto_seg_loss']
@@ -98,6 +98,13 @@ class AutoSegLoss(nn.Module):
             ``w·CE + (1 − w)·(1 − relaxed metric)``: a mix, not an added
             term, so the loss's scale (and the effective learning rate)
             stays put as w moves; JDTLosses default to 0.25 CE [0].
+        mix_metric (str): A second target metric whose naive surrogate
+            (identity g, Eq. 8; the loss's ``tol``/``drop_bg``) is mixed in:
+            the surrogate term becomes ``(1 − b)·(1 − relaxed metric) +
+            b·(1 − relaxed mix_metric)``, e.g. mIoU with a BF1 or BIoU share
+            for sharper boundaries (Auto Seg-Loss Sec. 5) [None].
+        mix_weight (float): b in [0, 1], the share of ``mix_metric``
+            [``DEFAULT_MIX_WEIGHT`` (0.5) with a ``mix_metric``, else 0].
         eps (float): Denominator epsilon.
         loss_weight (float): Multiplier of the loss.
         loss_name (str): Key in the loss dict; must start with 'loss_'.
@@ -128,6 +135,8 @@ class AutoSegLoss(nn.Module):
                  drop_bg: Optional[bool] = None,
                  class_reduction: Optional[str] = None,
                  ce_weight: Optional[float] = None,
+                 mix_metric: Optional[str] = None,
+                 mix_weight: Optional[float] = None,
                  eps: float = 1e-6,
                  loss_weight: float = 1.0,
                  loss_name: str = 'loss_autoseg',
@@ -147,7 +156,8 @@ class AutoSegLoss(nn.Module):
         src = None
         explicit = dict(target_metric=target_metric, parameterization=parameterization,
                         num_pieces=num_pieces, tol=tol, drop_bg=drop_bg,
-                        class_reduction=class_reduction, ce_weight=ce_weight)
+                        class_reduction=class_reduction, ce_weight=ce_weight,
+                        mix_metric=mix_metric, mix_weight=mix_weight)
         # One rule for preset/file vs explicit keys, shared with --loss-params.
         if preset is not None:
             src = get_preset(preset)
@@ -156,7 +166,8 @@ class AutoSegLoss(nn.Module):
         elif theta_file is not None:
             src, explicit = load_theta_file(theta_file, explicit)
         defaults = dict(target_metric='mIoU', parameterization='bezier', num_pieces=None,
-                        tol=None, drop_bg=False, class_reduction='all', ce_weight=0.0)
+                        tol=None, drop_bg=False, class_reduction='all', ce_weight=0.0,
+                        mix_metric=None, mix_weight=None)
         res = {k: defaults[k] if v is None else v for k, v in explicit.items()}
 
         try:
@@ -179,7 +190,8 @@ class AutoSegLoss(nn.Module):
             raise ValueError(f'AutoSegLoss: class_reduction={class_reduction!r} is not '
                              f'supported; valid: {list(CLASS_REDUCTIONS)}')
         self.class_reduction = class_reduction
-        self.ce_weight = check_ce_weight(res['ce_weight'], 'AutoSegLoss: ')
+        self.ce_weight = check_share(res['ce_weight'], 'AutoSegLoss: ')
+        self._build_mix(res['mix_metric'], res['mix_weight'])
         if not eps > 0:
             raise ValueError(f'AutoSegLoss: eps must be > 0, got {eps!r}')
         self.eps = float(eps)
@@ -221,6 +233,27 @@ class AutoSegLoss(nn.Module):
                                                       self.parameterization,
                                                       control_points=points)
 
+    def _build_mix(self, mix_metric: Optional[str], mix_weight: Optional[float]) -> None:
+        """The second metric's naive surrogate and its share b."""
+        if mix_metric is None:
+            if mix_weight not in (None, 0):
+                raise ValueError(f'AutoSegLoss: mix_weight={mix_weight!r} needs a mix_metric '
+                                 '(the metric whose surrogate it weighs)')
+            self.mix_metric, self.mix_weight, self.mix_gs = None, 0.0, []
+            return
+        try:
+            self.mix_metric = check_target_metric(mix_metric)
+        except ValueError as err:
+            raise ValueError(f'AutoSegLoss: mix_metric: {err}') from None
+        self.mix_weight = check_share(DEFAULT_MIX_WEIGHT if mix_weight is None else mix_weight,
+                                      'AutoSegLoss: ', 'mix_weight')
+        entry = get_target_metric(self.mix_metric)
+        points = theta_to_control_points(
+            torch.tensor(identity_theta(self.mix_metric, entry.num_pieces), dtype=torch.float64),
+            entry.num_pieces)
+        self.mix_gs = build_g_functions(entry.num_g, entry.num_pieces, self.parameterization,
+                                        control_points=points)
+
     def _checked(self, fn, values, num_g: int, name: str) -> torch.Tensor:
         t = values if isinstance(values, torch.Tensor) else torch.as_tensor(
             values, dtype=torch.float64)
@@ -258,6 +291,12 @@ class AutoSegLoss(nn.Module):
                              ignore_index=ignore, class_reduction=self.class_reduction,
                              eps=self.eps, tol=self.tol, drop_bg=self.drop_bg,
                              compile=self.use_compile, sync=self.sync_stats)
+        if self.mix_weight:
+            mix = auto_seg_loss(cls_score, label, self.mix_metric, self.mix_gs, weight=weight,
+                                ignore_index=ignore, class_reduction=self.class_reduction,
+                                eps=self.eps, tol=self.tol, drop_bg=self.drop_bg,
+                                compile=self.use_compile, sync=self.sync_stats)
+            loss = (1 - self.mix_weight) * loss + self.mix_weight * mix
         if self.ce_weight:
             loss = (1 - self.ce_weight) * loss + self.ce_weight * mean_cross_entropy(
                 cls_score, label, ignore, weight)
@@ -273,6 +312,7 @@ class AutoSegLoss(nn.Module):
                 f'{self.parameterization!r}, num_pieces={self.num_pieces}, '
                 f'theta={[round(v, 4) for v in self.theta.tolist()]}, tol={self.tol}, '
                 f'drop_bg={self.drop_bg}, class_reduction={self.class_reduction!r}, '
-                f'ce_weight={self.ce_weight}, '
+                f'ce_weight={self.ce_weight}, mix_metric={self.mix_metric!r}, '
+                f'mix_weight={self.mix_weight}, '
                 f'loss_weight={self.loss_weight}, compile={self.use_compile}, '
                 f'sync_stats={self.sync_stats}')

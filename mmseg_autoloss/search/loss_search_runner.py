@@ -318,7 +318,7 @@ class LossSearchRunner:
             cfg.dump(cfg_path)
             tasks.append(dict(round=round_idx, index=i, seed=seed, theta=theta,
                               control_points=s.space.control_points(theta),
-                              config=cfg_path, reward_key=s.reward_key, rank=self.rank))
+                              config=cfg_path, rank=self.rank, **s.reward_task()))
         return tasks
 
     def _finished(self, round_idx: int, samples: torch.Tensor) -> Dict[int, Dict]:

@@ -72,7 +72,7 @@ def _set_hold_out(cfg: Config, settings: SearchSettings, split_files: Dict[str, 
         persistent_workers=False,
         sampler=dict(type='DefaultSampler', shuffle=False),
         dataset=val_ds)
-    cfg.val_evaluator = dict(type='SegMetric', metrics=[settings.reward_metric],
+    cfg.val_evaluator = dict(type='SegMetric', metrics=settings.reward_metrics,
                              tol=settings.tol, drop_bg=settings.drop_bg)
     for key in ('test_dataloader', 'test_cfg', 'test_evaluator'):
         if key in cfg:
@@ -193,10 +193,11 @@ def _train_and_score(task: Dict, record: Dict, work_dir: str) -> None:
             runner.train()
     metrics = _hub_metrics(runner)
     record['metrics'] = metrics
-    value = metrics.get(task['reward_key'])
-    if value is None:
-        raise KeyError(f"the evaluator reported no {task['reward_key']!r} "
-                       f'(got {sorted(metrics)})')
+    keys = task.get('reward_keys') or [task['reward_key']]
+    missing = [k for k in keys if metrics.get(k) is None]
+    if missing:
+        raise KeyError(f'the evaluator reported no {missing[0]!r} (got {sorted(metrics)})')
+    value = sum(metrics[k] for k in keys) / len(keys)
     reward = value / 100.0
     if not math.isfinite(reward):
         record.update(status='nan', error=f"hold-out {task['reward_key']} is {value}")
@@ -210,7 +211,8 @@ def run_proxy(task: Dict) -> Dict:
 
     Args:
         task: ``round``, ``index``, ``seed``, ``theta``, ``control_points``,
-            ``config`` (path of the proxy config file), ``reward_key``,
+            ``config`` (path of the proxy config file), ``reward_key`` (and
+            ``reward_keys`` where several metrics are averaged),
             ``threads`` (torch threads, None = leave as is), ``attempt``.
 
     Returns:

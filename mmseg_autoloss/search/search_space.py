@@ -4,7 +4,8 @@ how one sample becomes loss arguments.
 theta is, per g, the free numbers ``θ_1u, θ_1v, …, θ_{2n-1}u, θ_{2n-1}v``
 (method.md §3), the g's concatenated in the target metric's operation
 order, then the extra dimensions of the space (``mix_ce``: the CE share w
-of ``w·CE + (1 − w)·surrogate``); every number lies in [0, 1]. The
+of ``w·CE + (1 − w)·surrogate``; ``mix_metric``: the share b of a second
+metric's surrogate); every number lies in [0, 1]. The
 controllers see only the flat vector; this object is where its meaning
 lives.
 """
@@ -14,6 +15,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from mmseg_autoloss.surrogates import identity_theta, num_params_per_g, theta_to_control_points
 from mmseg_autoloss.surrogates.presets import LOSS_PARAMS_VERSION
 from mmseg_autoloss.surrogates.target_metrics import TargetMetric, get_target_metric
+from mmseg_autoloss.utils.validate import DEFAULT_MIX_WEIGHT
 
 __all__ = ['SearchSpace']
 
@@ -30,7 +32,10 @@ class SearchSpace:
         drop_bg: Background option (boundary metric only).
         class_reduction: The surrogate's class mean ('all' or 'present').
         mix_ce: None, or the start of the searched CE share w (one more
-            number, last in theta).
+            number after the g's).
+        mix_metric: None, or a second target metric whose naive surrogate
+            is mixed in with a searched share b (one more number, last).
+        mix_weight: The start of b.
     """
     target_metric: str
     parameterization: str
@@ -39,6 +44,8 @@ class SearchSpace:
     drop_bg: bool = False
     class_reduction: str = 'all'
     mix_ce: Optional[float] = None
+    mix_metric: Optional[str] = None
+    mix_weight: float = DEFAULT_MIX_WEIGHT
 
     @property
     def metric(self) -> TargetMetric:
@@ -52,7 +59,8 @@ class SearchSpace:
     @property
     def extras(self) -> List[str]:
         """Names of the dimensions after the g's, in order."""
-        return ['ce_weight'] if self.mix_ce is not None else []
+        return [name for name, on in (('ce_weight', self.mix_ce is not None),
+                                      ('mix_weight', self.mix_metric is not None)) if on]
 
     @property
     def dim(self) -> int:
@@ -76,8 +84,8 @@ class SearchSpace:
         if len(g_theta) != self.g_dim:
             raise ValueError(f'theta of the g functions has {len(g_theta)} numbers, the search '
                              f'space {self.g_dim}')
-        start = [self.mix_ce] if self.mix_ce is not None else []
-        return [float(t) for t in g_theta] + start
+        start = dict(ce_weight=self.mix_ce, mix_weight=self.mix_weight)
+        return [float(t) for t in g_theta] + [float(start[k]) for k in self.extras]
 
     def default(self) -> List[float]:
         """The identity g (Eq. 8), the paper's start (and the extras' starts)."""
@@ -89,18 +97,20 @@ class SearchSpace:
         return [float(v) for v in theta_to_control_points(g, self.num_pieces).tolist()]
 
     def loss_params(self, theta: Sequence[float]) -> Dict:
-        """``AutoSegLoss`` arguments of one sample (``tol``/``drop_bg`` only for
-        a boundary metric)."""
+        """``AutoSegLoss`` arguments of one sample (``tol``/``drop_bg`` only
+        where a boundary metric is in the loss)."""
         if len(theta) != self.dim:
             raise ValueError(f'theta has {len(theta)} numbers, the search space {self.dim}')
         params = dict(target_metric=self.target_metric, parameterization=self.parameterization,
                       num_pieces=self.num_pieces, theta=[float(t) for t in theta[:self.g_dim]])
-        if self.metric.boundary:
+        mixed = self.mix_metric is not None
+        if self.metric.boundary or (mixed and get_target_metric(self.mix_metric).boundary):
             params.update(tol=self.tol, drop_bg=self.drop_bg)
         if self.class_reduction != 'all':
             params['class_reduction'] = self.class_reduction
-        if self.mix_ce is not None:
-            params['ce_weight'] = float(theta[self.g_dim])
+        if mixed:
+            params['mix_metric'] = self.mix_metric
+        params.update({k: float(v) for k, v in zip(self.extras, theta[self.g_dim:])})
         return params
 
     def best_loss(self, theta: Sequence[float], **extra) -> Dict:

@@ -6,7 +6,7 @@ from mmseg_autoloss.surrogates.presets import get_preset, normalize_loss_params
 from mmseg_autoloss.surrogates.target_metrics import (TargetMetric, TargetMetricView,
                                                       get_target_metric, target_metric_names)
 from mmseg_autoloss.surrogates.relaxed_metrics import CLASS_REDUCTIONS
-from mmseg_autoloss.utils.validate import DEFAULT_TOL, check_ce_weight, check_tol
+from mmseg_autoloss.utils.validate import DEFAULT_MIX_WEIGHT, DEFAULT_TOL, check_share, check_tol
 from .proxy_settings import (DistSettings, FidelitySettings, HoldOutSettings, ProxySettings,
                              WorkerSettings)
 from .search_space import SearchSpace
@@ -61,6 +61,14 @@ class SearchSettings:
         mix_ce: None (the paper's space), or the start of one more searched
             number w in [0, 1]: the loss becomes the convex mix
             ``w·CE + (1 − w)·(1 − surrogate)`` (``AutoSegLoss(ce_weight=w)``).
+        mix_metric: None, or a second target metric (e.g. 'BF1') whose naive
+            surrogate joins with a searched share b, one more number:
+            ``(1 − b)·(1 − surrogate) + b·(1 − mix surrogate)``
+            (``AutoSegLoss(mix_metric=..., mix_weight=b)``).
+        mix_weight: The start of b (with a ``mix_metric``).
+        reward: None (the target metric), or target metric names whose
+            hold-out values are averaged into the reward, e.g.
+            ``('mIoU', 'BF1')`` for a boundary search that must keep mIoU.
 
     The dict sections are given as config dicts and become their frozen
     dataclasses in :meth:`validate`.
@@ -86,6 +94,9 @@ class SearchSettings:
     hooks: List[Dict] = field(default_factory=list)
     class_reduction: str = 'all'
     mix_ce: Optional[float] = None
+    mix_metric: Optional[str] = None
+    mix_weight: float = DEFAULT_MIX_WEIGHT
+    reward: Optional[Sequence[str]] = None
 
     @classmethod
     def from_cfg(cls, search: Optional[Dict]) -> 'SearchSettings':
@@ -129,11 +140,26 @@ class SearchSettings:
             raise _err('class_reduction', self.class_reduction,
                        f'must be one of {list(CLASS_REDUCTIONS)}')
         if self.mix_ce is not None:
-            self.mix_ce = check_ce_weight(self.mix_ce, 'search.mix_ce: ')
+            self.mix_ce = check_share(self.mix_ce, 'search.mix_ce: ')
+        if self.mix_metric is not None and self.mix_metric not in target_metric_names():
+            raise _err('mix_metric', self.mix_metric,
+                       f'unknown metric; choose from {sorted(target_metric_names())}')
+        self.mix_weight = check_share(self.mix_weight, 'search.', 'mix_weight')
+        self._check_reward()
         if not isinstance(self.hooks, (list, tuple)) or not all(
                 isinstance(h, dict) and 'type' in h for h in self.hooks):
             raise _err('hooks', self.hooks, "must be a list of hook configs with a 'type'")
         self.hooks = [dict(h) for h in self.hooks]
+
+    def _check_reward(self) -> None:
+        if self.reward is None:
+            return
+        names = (self.reward, ) if isinstance(self.reward, str) else tuple(self.reward)
+        bad = [n for n in names if n not in target_metric_names()]
+        if not names or bad or len(set(names)) != len(names):
+            raise _err('reward', self.reward, 'must name distinct target metrics, from '
+                       f'{sorted(target_metric_names())}')
+        self.reward = names
 
     def _build_sections(self) -> None:
         """Config dicts -> their dataclasses (each checks its own keys)."""
@@ -169,21 +195,38 @@ class SearchSettings:
         return get_target_metric(self.target_metric)
 
     @property
-    def reward_metric(self) -> str:
-        """``SegMetric`` metric that gives the reward."""
-        return self.metric.evaluator
+    def reward_entries(self) -> List[TargetMetric]:
+        """The table entries of the metrics averaged into the reward."""
+        return [get_target_metric(n) for n in (self.reward or (self.target_metric, ))]
+
+    @property
+    def reward_metrics(self) -> List[str]:
+        """``SegMetric`` metrics that give the reward."""
+        return list(dict.fromkeys(e.evaluator for e in self.reward_entries))
+
+    @property
+    def reward_keys(self) -> List[str]:
+        """Keys of the rewarded values in ``SegMetric``'s results (averaged)."""
+        return [e.result_key for e in self.reward_entries]
+
+    def reward_task(self) -> Dict[str, object]:
+        """What a proxy task carries to score itself: ``reward_key``, and
+        ``reward_keys`` where several metrics are averaged."""
+        keys = self.reward_keys
+        return dict(reward_key=self.reward_key, **({'reward_keys': keys} if len(keys) > 1 else {}))
 
     @property
     def reward_key(self) -> str:
-        """Key of the reward in ``SegMetric``'s results."""
-        return self.metric.result_key
+        """The reward's name: its key, or the averaged keys joined by '+'."""
+        return '+'.join(self.reward_keys)
 
     @property
     def space(self) -> SearchSpace:
         """The search space of theta (layout, names, start, loss arguments)."""
         return SearchSpace(self.target_metric, self.parameterization, self.num_pieces,
                            tol=self.tol, drop_bg=self.drop_bg,
-                           class_reduction=self.class_reduction, mix_ce=self.mix_ce)
+                           class_reduction=self.class_reduction, mix_ce=self.mix_ce,
+                           mix_metric=self.mix_metric, mix_weight=self.mix_weight)
 
     def loss_params(self, theta: List[float]) -> Dict:
         """Loss parameters of one theta (a proxy's, the warm start's or the

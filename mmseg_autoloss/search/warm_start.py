@@ -196,7 +196,7 @@ class WarmStart:
         path = osp.join(self.dir, CONFIG_FILE)
         cfg.dump(path)
         return dict(round=WARM_ROUND, index=0, seed=seed, theta=None, control_points=None,
-                    config=path, reward_key=settings.reward_key, rank=0)
+                    config=path, rank=0, **settings.reward_task())
 
     def save_weights(self) -> None:
         """Keep the model weights of the finished shared run (what proxies load)."""

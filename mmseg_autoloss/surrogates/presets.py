@@ -20,7 +20,7 @@ from typing import Any, Dict, List
 
 import torch
 
-from ..utils.validate import check_ce_weight, check_tol
+from ..utils.validate import check_share, check_tol
 from .parameterization import (check_control_points, check_num_pieces,
                                check_parameterization, check_target_metric, check_theta,
                                control_points_to_theta, theta_to_control_points)
@@ -32,8 +32,9 @@ __all__ = ['PRESETS', 'get_preset', 'load_loss_params', 'normalize_loss_params',
 
 #: Schema of ``best_loss.json`` (its ``schema_version``). A file without one
 #: was written before the key existed (version 0) and reads the same; 2 adds
-#: ``class_reduction`` and ``ce_weight`` (a reader of 1 would drop them).
-LOSS_PARAMS_VERSION = 2
+#: ``class_reduction`` and ``ce_weight`` (a reader of 1 would drop them), 3
+#: ``mix_metric`` and ``mix_weight``.
+LOSS_PARAMS_VERSION = 3
 
 _MIOU = [
     5.69728440e-04, 6.43720450e-01, 3.38589169e-01, 7.05543360e-01, 6.25281252e-01,
@@ -130,7 +131,14 @@ def normalize_loss_params(params: Dict[str, Any], source: str = 'loss params') -
                              f'one of {list(CLASS_REDUCTIONS)}')
         out['class_reduction'] = params['class_reduction']
     if params.get('ce_weight') is not None:
-        out['ce_weight'] = check_ce_weight(params['ce_weight'], f'{source}: ')
+        out['ce_weight'] = check_share(params['ce_weight'], f'{source}: ')
+    if params.get('mix_metric') is not None:
+        try:
+            out['mix_metric'] = check_target_metric(params['mix_metric'])
+        except ValueError as err:
+            raise ValueError(f'{source}: mix_metric: {err}') from None
+    if params.get('mix_weight') is not None:
+        out['mix_weight'] = check_share(params['mix_weight'], f'{source}: ', 'mix_weight')
     return out
 
 

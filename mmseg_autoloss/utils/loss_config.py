@@ -17,7 +17,7 @@ AUTOSEG_TYPES = ('AutoSegLoss', 'mmseg_autoloss.AutoSegLoss')
 DEFAULT_HEADS = ('decode_head', 'auxiliary_head')
 # What a parameter file or preset sets besides the curves themselves.
 SETTING_KEYS = ('target_metric', 'parameterization', 'num_pieces', 'tol', 'drop_bg',
-                'class_reduction', 'ce_weight')
+                'class_reduction', 'ce_weight', 'mix_metric', 'mix_weight')
 # A preset's boundary settings are the authors' for 512 px VOC images; a
 # config may scale them to its images (a searched file's are binding: its
 # theta was searched with them).

@@ -12,11 +12,13 @@ from typing import Any
 
 import torch
 
-__all__ = ['DEFAULT_TOL', 'check_tol', 'bad_label_values', 'label_range_error',
-           'check_label_range']
+__all__ = ['DEFAULT_TOL', 'DEFAULT_MIX_WEIGHT', 'check_tol', 'bad_label_values', 'label_range_error',
+           'check_label_range', 'check_share']
 
 #: Boundary tolerance of BIoU/BF1 (the authors' tol=5, SPEC §4).
 DEFAULT_TOL = 5
+#: Share b of a second metric's surrogate (``mix_metric``) when none is given.
+DEFAULT_MIX_WEIGHT = 0.5
 
 
 def check_tol(tol: Any, owner: str = '') -> int:
@@ -61,9 +63,9 @@ def check_label_range(label: torch.Tensor, num_classes: int, ignore_index: int,
         raise label_range_error(label, num_classes, ignore_index, owner)
 
 
-def check_ce_weight(value, owner: str = '') -> float:
-    """The CE share w of a convex mix ``w·CE + (1 − w)·surrogate``: a number
-    in [0, 1]."""
+def check_share(value, owner: str = '', field: str = 'ce_weight') -> float:
+    """A share of a convex mix (the CE share w of ``w·CE + (1 − w)·surrogate``,
+    the ``mix_weight`` b of a second surrogate): a number in [0, 1]."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value <= 1:
-        raise ValueError(f'{owner}ce_weight must be a number in [0, 1], got {value!r}')
+        raise ValueError(f'{owner}{field} must be a number in [0, 1], got {value!r}')
     return float(value)

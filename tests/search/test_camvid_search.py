@@ -14,6 +14,8 @@ from mmseg_autoloss.search.settings import SearchSettings
 
 CAMVID_SEARCH = osp.join(CONFIGS, 'search',
                          'deeplabv3plus_r18-tiny_search-miou_1xb8-quick_camvid-128x128.py')
+CAMVID_BOUNDARY = osp.join(CONFIGS, 'search',
+                           'deeplabv3plus_r18-tiny_search-miou+bf1_1xb8-quick_camvid-128x128.py')
 
 
 @pytest.fixture(scope='module')
@@ -27,8 +29,9 @@ def camvid_root(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_camvid_search_holds_out_a_whole_sequence(camvid_root, tmp_path):
-    cfg = Config.fromfile(CAMVID_SEARCH)
+@pytest.mark.parametrize('config', [CAMVID_SEARCH, CAMVID_BOUNDARY])
+def test_camvid_search_holds_out_a_whole_sequence(camvid_root, tmp_path, config):
+    cfg = Config.fromfile(config)
     cfg.merge_from_dict({
         'train_dataloader.dataset.data_root': camvid_root, 'train_dataloader.batch_size': 2,
         'search.rounds': 1, 'search.samples_per_round': 2, 'search.proxy.max_iters': 4,
@@ -44,6 +47,13 @@ def test_camvid_search_holds_out_a_whole_sequence(camvid_root, tmp_path):
     assert len(train) == 4 and not any(n.startswith('0006R0') for n in train)
     best = json.loads((tmp_path / 'best_loss.json').read_text())
     assert best['hold_out']['groups'] == ['0006R0'] and best['hold_out']['group'] == r'^([^_]+)_'
+    if config == CAMVID_BOUNDARY:
+        # the BF1 share at tol 2, rewarded by the mean of hold-out mIoU and BF1
+        assert (best['mix_metric'], best['tol']) == ('BF1', 2) and 0 <= best['mix_weight'] <= 1
+        for line in open(tmp_path / 'ledger' / 'rank0.jsonl'):
+            rec = json.loads(line)
+            assert rec['reward'] == pytest.approx(
+                (rec['metrics']['mIoU'] + rec['metrics']['BF1']) / 200)
 
 
 @pytest.mark.parametrize('hold_out, says', [

@@ -86,7 +86,7 @@ def test_search_round_with_the_mix_writes_it_to_best_loss_and_the_retrain_config
     with open(osp.join(tmp_path, 'best_loss.json')) as f:
         best = json.load(f)
     assert 0 <= best['ce_weight'] <= 1 and best['class_reduction'] == 'present'
-    assert len(best['theta']) == 12 and best['schema_version'] == 2
+    assert len(best['theta']) == 12 and best['schema_version'] == 3
     ledger = [json.loads(line) for line in open(osp.join(tmp_path, 'ledger.jsonl'))]
     assert all(len(r['theta']) == 13 and len(r['control_points']) == 12 for r in ledger)
     # the proxies trained the mix each sampled

@@ -31,7 +31,7 @@ def test_loss_params_and_best_loss_are_loadable():
     params = space.loss_params(theta)
     assert params['tol'] == 3 and params['drop_bg'] is True
     best = space.best_loss(theta, reward=0.5)
-    assert best['schema_version'] == LOSS_PARAMS_VERSION == 2 and best['reward'] == 0.5
+    assert best['schema_version'] == LOSS_PARAMS_VERSION == 3 and best['reward'] == 0.5
     loaded = normalize_loss_params(best)
     assert loaded['control_points'] == pytest.approx(best['control_points'])
     assert 'tol' not in SearchSpace('mIoU', 'bezier', 2, tol=5).loss_params([0.5] * 12)

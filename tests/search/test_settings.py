@@ -83,7 +83,7 @@ def test_errors_name_the_field_and_the_value(search, match):
 def test_reward_keys_come_from_the_metric_table():
     assert REWARD_KEYS['gAcc'] == ('aAcc', 'aAcc') and REWARD_KEYS['BF1'] == ('BF1', 'BF1')
     s = build(target_metric='gAcc')
-    assert (s.reward_metric, s.reward_key) == ('aAcc', 'aAcc')
+    assert (s.reward_metrics, s.reward_key) == (['aAcc'], 'aAcc')
     assert s.loss_params([0.5] * 6) == dict(target_metric='gAcc', parameterization='bezier',
                                             num_pieces=2, theta=[0.5] * 6)
     b = build(target_metric='BF1', tol=2, drop_bg=True)

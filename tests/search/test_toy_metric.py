@@ -44,7 +44,7 @@ def test_toy_metric_tiny_search_round(toy_metric, synthetic_root, tmp_path):
     with open(osp.join(tmp_path, 'best_loss.json')) as f:
         best = json.load(f)
     assert best['target_metric'] == 'mIoU_sq' and best['num_pieces'] == 1
-    assert len(best['theta']) == 4 and 'tol' not in best and best['schema_version'] == LOSS_PARAMS_VERSION == 2
+    assert len(best['theta']) == 4 and 'tol' not in best and best['schema_version'] == LOSS_PARAMS_VERSION == 3
     assert 0 <= best['reward'] <= 1
 
 

@@ -95,7 +95,7 @@ def test_loss_params_schema_version(tmp_path):
     from mmseg_autoloss.surrogates import load_loss_params
     from mmseg_autoloss.surrogates.presets import LOSS_PARAMS_VERSION
 
-    assert LOSS_PARAMS_VERSION == 2
+    assert LOSS_PARAMS_VERSION == 3
     path = tmp_path / 'best_loss.json'
     base = dict(target_metric='mAcc', num_pieces=2, theta=[0.5] * 6)
     for version in (None, 0, 1, LOSS_PARAMS_VERSION):  # files written before load too
