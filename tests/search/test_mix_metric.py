@@ -103,6 +103,7 @@ def test_reward_averages_the_named_metrics():
 
 
 # every setting of the space beyond the paper's, as a test search uses them
+SMALL = dict(samples=3, iters=8)
 EXTENDED = {'search.mix_ce': 0.25, 'search.class_reduction': 'present',
             'search.mix_metric': 'BF1', 'search.mix_weight': 0.3, 'search.tol': 2,
             'search.reward': ['mIoU', 'BF1']}
@@ -110,9 +111,10 @@ EXTENDED = {'search.mix_ce': 0.25, 'search.class_reduction': 'present',
 
 @pytest.fixture(scope='module')
 def extended_search(synthetic_root, tmp_path_factory):
-    """2 rounds x 4 proxies x 20 iterations with every extension, in this process."""
+    """2 rounds x 3 proxies x 8 iterations with every extension, in this process."""
     work_dir = tmp_path_factory.mktemp('search_extended')
-    best = LossSearchRunner.from_cfg(search_cfg(synthetic_root, work_dir, **EXTENDED)).train()
+    best = LossSearchRunner.from_cfg(search_cfg(synthetic_root, work_dir, **SMALL,
+                                                **EXTENDED)).train()
     return work_dir, best
 
 
@@ -147,7 +149,7 @@ def test_extended_search_killed_in_round_two_resumes_to_the_lone_result(
         extended_search, synthetic_root, tmp_path):
     ref_dir, ref_best = extended_search
     work_dir = tmp_path / 'killed'
-    cmd = search_cmd(synthetic_root, work_dir, **EXTENDED)
+    cmd = search_cmd(synthetic_root, work_dir, **SMALL, **EXTENDED)
     proc = subprocess.Popen(cmd, cwd=REPO, env=env(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     try:
@@ -171,7 +173,7 @@ def test_extended_search_under_torchrun_matches_one_process(extended_search, syn
                                                            tmp_path):
     ref_dir, ref_best = extended_search
     work_dir = tmp_path / 'dist'
-    proc = _torchrun(work_dir, synthetic_root, **EXTENDED)
+    proc = _torchrun(work_dir, synthetic_root, **SMALL, **EXTENDED)
     try:
         assert proc.wait(timeout=600) == 0, (tmp_path / 'dist.out').read_text()[-3000:]
     finally:

@@ -45,3 +45,5 @@ val_evaluator = dict(type='SegMetric', metrics=['aAcc', 'mAcc', 'mIoU'], tol=2)
 test_evaluator = dict(type='SegMetric', tol=2, q=(5, ),
                       metrics=['aAcc', 'mAcc', 'mIoU', 'FWIoU', 'BIoU', 'BF1', 'mIoU_I',
                                'mIoU_C', 'mIoU_C_q'])
+# val/test metrics to work_dir/{,test_}final_metrics.json (tools/compare_runs.py)
+custom_hooks = [dict(type='FinalMetricsHook')]
