@@ -7,6 +7,7 @@ on CamVid's val split. In a :class:`~_common.Job` the 'val' split is the
 hold-out and 'test' is CamVid val; ``full_train=True`` trains on all of
 train instead (then only 'test', CamVid val, is evaluated).
 """
+import argparse
 import copy
 import functools
 import os.path as osp
@@ -38,6 +39,22 @@ def add_study_args(p, study: str) -> None:
     p.add_argument('--work-dir', default=osp.join(REPO, 'work_dirs', study))
     p.add_argument('--store', default=osp.join(results, f'{study}.jsonl'))
     p.add_argument('--out', default=osp.join(results, f'{study}.md'))
+    p.add_argument('--last-start', type=_clock, default=None, metavar='HH:MM',
+                   help='start no run after this time of day (the running ones finish; a '
+                        'rerun does the rest), e.g. so none is cut off when the machine goes')
+
+
+def _clock(text: str) -> float:
+    """'HH:MM' today (tomorrow if already past) as a ``time.time()``."""
+    import datetime as dt
+    try:
+        hh, mm = (int(v) for v in text.split(':'))
+        when = dt.datetime.now().replace(hour=hh, minute=mm, second=0, microsecond=0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected HH:MM, got {text!r}') from None
+    if when < dt.datetime.now():
+        when += dt.timedelta(days=1)
+    return when.timestamp()
 
 
 def bracket_lr(ladder: Sequence[float], scores: Dict[float, float],

@@ -340,8 +340,8 @@ def run_jobs(jobs: Sequence[Job], workers: int = 2,
 def run_adaptive(jobs: Sequence[Job], workers: int,
                  then: Callable[[Job, Dict[str, Any]], Sequence[Job]],
                  store: Optional[ResultStore] = None,
-                 on_result: Optional[Callable[[Job, Dict[str, Any]], None]] = None
-                 ) -> List[Tuple[Job, Dict[str, Any]]]:
+                 on_result: Optional[Callable[[Job, Dict[str, Any]], None]] = None,
+                 last_start: Optional[float] = None) -> List[Tuple[Job, Dict[str, Any]]]:
     """Run ``jobs`` and the jobs their results call for, keeping every worker
     busy: ``then(job, result)`` returns follow-up jobs (e.g. more seeds once a
     learning-rate grid is complete), which go to the front of the queue.
@@ -354,6 +354,9 @@ def run_adaptive(jobs: Sequence[Job], workers: int,
         store: Keeps each finished result; jobs already in it are not run.
         on_result: Called with (job, result) as each job finishes, after
             ``then`` (not for results taken from ``store``).
+        last_start: A ``time.time()`` after which no job starts (the running
+            ones finish; the rest stays for a rerun), e.g. so that nothing
+            is cut off half-trained when the machine goes away.
 
     Returns:
         list[tuple]: (job, result) of every job, in the order they finished.
@@ -363,6 +366,7 @@ def run_adaptive(jobs: Sequence[Job], workers: int,
     queue = list(jobs)
     done: List[Tuple[Job, Dict[str, Any]]] = []
     seen = set()
+    held: List[str] = []
 
     def finished(job: Job, result: Dict[str, Any]) -> None:
         done.append((job, result))
@@ -382,6 +386,8 @@ def run_adaptive(jobs: Sequence[Job], workers: int,
                 cached = None if store is None else store.get(job)
                 if cached is not None:
                     finished(job, cached)
+                elif last_start is not None and time.time() > last_start:
+                    held.append(job.name or key)
                 else:
                     running[pool.submit(train_and_evaluate, job)] = job
             if not running:
@@ -395,6 +401,9 @@ def run_adaptive(jobs: Sequence[Job], workers: int,
                 finished(job, result)
                 if on_result is not None:
                     on_result(job, result)
+    if held:
+        print(f'--last-start passed: {len(held)} run(s) not started, left for a rerun: '
+              + ', '.join(held), flush=True)
     return done
 
 

@@ -148,6 +148,16 @@ def chosen_lr(args, key: str, results: Dict[tuple, Dict]) -> Optional[float]:
     return bracket(args, key, results)[0]
 
 
+def is_complete(args, results: Dict[tuple, Dict]) -> bool:
+    """Every loss's lr is bracketed and (stage 'all') its final runs are in."""
+    for key in args.losses:
+        lr = chosen_lr(args, key, results)
+        if lr is None or (args.stage == 'all' and any(
+                (key, lr, s, True) not in results for s in args.seeds)):
+            return False
+    return True
+
+
 def summary(args, results: Dict[tuple, Dict]) -> Dict[str, Dict]:
     out = {}
     for key in args.losses:
@@ -290,8 +300,9 @@ def main(argv: Optional[List[str]] = None) -> None:
 
     grid = [make_job(args, k, lr, args.seeds[0], ctx, False) for k in args.losses
             for lr in around(args.lrs, args.start_lr)]
-    run_adaptive(grid, args.workers, follow_up(args, ctx, results), store, progress)
-    write(args, results, complete=True)
+    run_adaptive(grid, args.workers, follow_up(args, ctx, results), store, progress,
+                 last_start=args.last_start)
+    write(args, results, complete=is_complete(args, results))
     print(f'done in {(time.perf_counter() - start) / 60:.1f} min: {args.out}')
 
 

@@ -175,8 +175,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         write(args, rows_of(args, results), complete=False)
 
     run_adaptive(wanted(args, results), args.workers, follow_up(args, results), store,
-                 progress)
-    write(args, rows_of(args, results), complete=True)
+                 progress, last_start=args.last_start)
+    write(args, rows_of(args, results), complete=not wanted(args, results))
     print(f'done in {(time.perf_counter() - start) / 60:.1f} min: {args.out}')
 
 

@@ -173,3 +173,22 @@ def test_bracket_lr_ignores_scores_off_the_ladder():
     ladder = [0.1, 0.2, 0.4]
     assert bracket_lr(ladder, {0.05: 99.0, 0.1: 1.0, 0.2: 2.0, 0.4: 1.5}, [0.2]) == (0.2, [])
     assert bracket_lr(ladder, {0.2: 2.0}, [0.1, 0.2]) == (None, [0.1])
+
+
+def test_run_adaptive_starts_nothing_after_last_start_but_reads_the_store(tmp_path, capsys):
+    """Past --last-start a stored run still counts (its follow-ups are asked
+    for) while a run not in the store is left for a rerun, untrained."""
+    import time
+    store = _common.ResultStore(str(tmp_path / 'store.jsonl'))
+    stored, other = (camvid_job('deeplabv3plus', 'ce', 4, lr, 0, str(tmp_path / 'no_data'),
+                                str(tmp_path / 'wd')) for lr in (0.1, 0.2))
+    store.put(stored, dict(name=stored.name, val={'mIoU': 1.0}))
+    asked = []
+
+    def then(job, result):
+        asked.append(job.name)
+        return [other]
+    done = _common.run_adaptive([stored], 1, then, store, last_start=time.time() - 1)
+    assert [j.name for j, _ in done] == asked == [stored.name]
+    assert f'1 run(s) not started, left for a rerun: {other.name}' in capsys.readouterr().out
+    assert not osp.exists(other.work_dir)
