@@ -27,6 +27,9 @@ SHARED_SRC = osp.join(osp.dirname(REPO), 'shared', 'datasets', 'camvid')
 SPLIT_NAMES = dict(val='hold-out 0006R0', test='CamVid val')
 TOL = 2  # BIoU/BF1 tolerance at 240x180
 CHECKPOINT_INTERVAL = 500  # a killed run resumes from its last 500-iteration mark
+# The worktree the first CamVid runs were computed from, before store keys
+# were made path-free (their keys hold its absolute data_root).
+LEGACY_ROOTS = ('/work/wt_study', )
 
 
 def add_study_args(p, study: str) -> None:
@@ -40,13 +43,17 @@ def add_study_args(p, study: str) -> None:
     p.add_argument('--store', default=osp.join(results, f'{study}.jsonl'))
     p.add_argument('--out', default=osp.join(results, f'{study}.md'))
     p.add_argument('--last-start', type=_clock, default=None, metavar='HH:MM',
-                   help='start no run after this time of day (the running ones finish; a '
-                        'rerun does the rest), e.g. so none is cut off when the machine goes')
+                   help="start no run after this time of day (the running ones finish; a "
+                        "rerun does the rest), e.g. so none is cut off when the machine goes; "
+                        "'now': only write the report from the store")
 
 
 def _clock(text: str) -> float:
-    """'HH:MM' today (tomorrow if already past) as a ``time.time()``."""
+    """'HH:MM' today (tomorrow if already past) as a ``time.time()``; 'now'."""
     import datetime as dt
+    import time
+    if text == 'now':
+        return time.time()
     try:
         hh, mm = (int(v) for v in text.split(':'))
         when = dt.datetime.now().replace(hour=hh, minute=mm, second=0, microsecond=0)

@@ -233,11 +233,16 @@ class ResultStore:
 
     A job is found again by its name and a digest of what it computes (its
     fields except ``work_dir``, ``threads`` and ``tag``), so a changed job is
-    run afresh. Each result is flushed and fsynced as its job finishes: a
-    killed benchmark loses no finished run.
+    run afresh. A ``data_root`` inside the repository enters the digest
+    relative to it, so a clone or worktree elsewhere finds the same runs.
+    Each result is flushed and fsynced as its job finishes: a killed
+    benchmark loses no finished run.
 
     Args:
         path: The ``.jsonl`` file (created with its folder).
+        legacy_roots: Repository paths that runs stored before the keys were
+            made path-free were computed from (their absolute ``data_root``
+            is in those keys); this clone's own path is always tried.
     """
 
     VOLATILE = ('work_dir', 'threads', 'tag', 'checkpoint_interval')
@@ -245,8 +250,9 @@ class ResultStore:
     # set, so the runs already stored are found again.
     LATER = ('classwise', 'val_interval', 'cfg_options')
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, legacy_roots: Sequence[str] = ()) -> None:
         self.path = path
+        self.legacy_roots = [REPO] + [r for r in legacy_roots if r != REPO]
         os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
         self._results: Dict[str, Dict[str, Any]] = {}
         if osp.isfile(path):
@@ -259,14 +265,24 @@ class ResultStore:
                     self._results[item['key']] = item['result']
 
     @classmethod
-    def key(cls, job: Any) -> str:
+    def key(cls, job: Any, repo: Optional[str] = None) -> str:
+        """The job's key; with ``repo``, the older form whose ``data_root``
+        is absolute, as computed from a clone at ``repo``."""
         fields = {k: v for k, v in asdict(job).items()
                   if k not in cls.VOLATILE and not (k in cls.LATER and not v)}
+        root = fields.get('data_root')
+        if isinstance(root, str) and osp.isabs(root) and \
+                osp.commonpath([osp.abspath(root), REPO]) == REPO:
+            rel = osp.relpath(root, REPO)
+            fields['data_root'] = osp.join(repo, rel) if repo else osp.join('<repo>', rel)
         digest = hashlib.sha1(json.dumps(fields, sort_keys=True, default=str).encode())
         return f'{getattr(job, "name", "")}@{digest.hexdigest()[:12]}'
 
     def get(self, job: Any) -> Optional[Dict[str, Any]]:
-        return self._results.get(self.key(job))
+        for key in [self.key(job)] + [self.key(job, r) for r in self.legacy_roots]:
+            if key in self._results:
+                return self._results[key]
+        return None
 
     def put(self, job: Any, result: Dict[str, Any]) -> None:
         key = self.key(job)

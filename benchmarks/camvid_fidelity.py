@@ -29,7 +29,8 @@ import sys
 import time
 from typing import Dict, List, Optional, Sequence
 
-from _camvid import SPLIT_NAMES, add_study_args, camvid_job, check_distinct, ensure_camvid
+from _camvid import (LEGACY_ROOTS, SPLIT_NAMES, add_study_args, camvid_job, check_distinct,
+                     ensure_camvid)
 from _common import REPO, Job, ResultStore, command_line, mean_std, quiet, run_adaptive
 from proxy_fidelity import (_register_panel_controller, ledger_records, parse_setting,
                             run_search, setting_cost, theta_digest)
@@ -221,7 +222,7 @@ def main(argv=None) -> None:
                 ', '.join('n/a' if v is None else f'{100 * v:.1f}' for v in r)
                 for r in rewards[setting['name']].values()), flush=True)
     truth: Dict[tuple, float] = {}
-    store = ResultStore(args.truth_store)
+    store = ResultStore(args.truth_store, LEGACY_ROOTS)
     jobs = [truth_job(args, p, s) for s in args.retrain_seeds for p in panel]
     if args.stage in ('truth', 'all'):
         run_adaptive(jobs, args.workers, lambda j, r: [], store, last_start=args.last_start)

@@ -26,7 +26,7 @@ import sys
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from _camvid import (MODEL_CONFIGS, MODEL_NAMES, SPLIT_NAMES, TOL, add_study_args, around,
+from _camvid import (LEGACY_ROOTS, MODEL_CONFIGS, MODEL_NAMES, SPLIT_NAMES, TOL, add_study_args, around,
                      bracket_lr, camvid_job, check_distinct, ensure_camvid)
 from _common import Job, ResultStore, command_line, mean_std, quiet, run_adaptive
 from compare_losses import AUX_WEIGHT
@@ -287,8 +287,11 @@ def main(argv: Optional[List[str]] = None) -> None:
     start = time.perf_counter()
     ensure_camvid(args.data_root, args.src)
     ctx = loss_context(args.data_root)
-    store = ResultStore(args.store)
-    results: Dict[tuple, Dict] = {}
+    store = ResultStore(args.store, LEGACY_ROOTS)
+    # every stored screen run of the ladder counts, also those no bracket asked for
+    results: Dict[tuple, Dict] = {
+        (k, lr, args.seeds[0], False): r for k in args.losses for lr in args.lrs
+        if (r := store.get(make_job(args, k, lr, args.seeds[0], ctx, False))) is not None}
 
     def progress(job: Job, r: Dict) -> None:
         t = job.tag

@@ -60,6 +60,12 @@ def test_plateau_grid_then_seeds_and_a_rerun_trains_nothing(download, tmp_path):
     proc = _run('camvid_plateau.py', args, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert len(_lines(store)) == 6  # everything came from the store
+    # a longer length with --last-start now: the report from the store, nothing trained
+    longer = ['--iters', '2', '4', '8'] + args[3:] + ['--last-start', 'now']
+    proc = _run('camvid_plateau.py', longer, tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert len(_lines(store)) == 6 and 'not started, left for a rerun' in proc.stdout
+    assert 'PARTIAL' in out.read_text()
 
 
 @pytest.mark.slow
@@ -218,3 +224,20 @@ def test_fidelity_study_ranks_the_panel_against_the_truth(download, tmp_path):
     assert row['spread_seeds'] >= 0
     text = out.read_text()
     assert 'The truth against itself' in text and '| warm2+2 |' in text
+
+
+def test_store_keys_do_not_depend_on_where_the_clone_is(tmp_path):
+    """A data root inside the repository enters the key relative to it; a run
+    stored under the older absolute key, from this clone or a listed one, is
+    found again."""
+    job = camvid_job('deeplabv3plus', 'ce', 4, 0.1, 0, osp.join(REPO, 'data', 'camvid'), '/w')
+    elsewhere = _common.ResultStore.key(job, '/elsewhere')
+    assert _common.ResultStore.key(job) not in (elsewhere, _common.ResultStore.key(job, REPO))
+    for stored_as, legacy in ((REPO, ()), ('/elsewhere', ('/elsewhere', ))):
+        path = tmp_path / f'{len(legacy)}.jsonl'
+        path.write_text(json.dumps(dict(key=_common.ResultStore.key(job, stored_as),
+                                        result=dict(val={'mIoU': 1.0}))) + '\n')
+        assert _common.ResultStore(str(path), legacy).get(job) == dict(val={'mIoU': 1.0})
+    assert _common.ResultStore(str(tmp_path / '1.jsonl')).get(job) is None
+    outside = camvid_job('deeplabv3plus', 'ce', 4, 0.1, 0, '/data/camvid', '/w')
+    assert _common.ResultStore.key(outside) == _common.ResultStore.key(outside, '/elsewhere')
