@@ -19,6 +19,14 @@ and keeps a checkpoint every 500 iterations, so a killed study resumes::
 
     python benchmarks/camvid_losses.py --iters 8000 --lrs 0.05 0.1 0.2 0.4
     python benchmarks/camvid_losses.py --stage screen --iters 2000 --out benchmarks/results/camvid_losses_screen_2000it.md
+
+A search's output joins as one more arm, judged the same way (``--searched
+NAME=best_loss.json``), and ``--model pspnet`` / ``hrnet`` is the transfer
+to the other tiny models, each loss with its own lr from the same ladder::
+
+    python benchmarks/camvid_losses.py --iters N --searched s0=work_dirs/s0/best_loss.json
+    python benchmarks/camvid_losses.py --iters N --model pspnet --losses ce \
+        --searched s0=work_dirs/s0/best_loss.json --out benchmarks/results/camvid_losses_pspnet.md
 """
 import argparse
 import os.path as osp
@@ -68,10 +76,22 @@ LOSSES: Dict[str, tuple] = {
 }
 
 
+def searched_loss(path: str) -> Callable:
+    """The loss_decode of a search's ``best_loss.json``, its parameters
+    written out (so a run's key is the loss, not where the file lies)."""
+    from mmseg_autoloss.surrogates.presets import load_loss_params
+    params = load_loss_params(path)
+    params.pop('control_points')
+    return lambda w, ctx: dict(type='AutoSegLoss', loss_weight=w, **params)
+
+
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--losses', nargs='+', choices=list(LOSSES), default=list(LOSSES))
+    p.add_argument('--searched', nargs='+', default=[], metavar='NAME=BEST_LOSS_JSON',
+                   help="searched losses as more arms (a search's best_loss.json; the arm "
+                        "is keyed by the file's parameters, not its path)")
     p.add_argument('--model', choices=list(MODEL_CONFIGS), default='deeplabv3plus')
     p.add_argument('--iters', type=int, default=8000)
     p.add_argument('--lrs', type=float, nargs='+', default=[0.05, 0.1, 0.2, 0.4, 0.8],
@@ -90,6 +110,17 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         p.error(f'--iters ({args.iters}) and --workers ({args.workers}) must be >= 1, --lrs '
                 f'({args.lrs}) > 0, --curve-points ({args.curve_points}) >= 0')
     args.lrs = sorted(args.lrs)
+    args.table = dict(LOSSES)
+    for item in args.searched:
+        name, _, path = item.partition('=')
+        if not name.isidentifier() or not path or name in LOSSES:
+            p.error(f'--searched {item!r}: write NAME=PATH with NAME an identifier other than '
+                    f'{sorted(LOSSES)}')
+        try:
+            args.table[name] = (f'searched ({name})', searched_loss(path))
+        except (OSError, ValueError) as err:
+            p.error(f'--searched {item!r}: {err}')
+        args.losses.append(name)
     if args.start_lr is None:
         args.start_lr = args.lrs[len(args.lrs) // 2]
     if args.start_lr not in args.lrs:
@@ -111,7 +142,7 @@ def loss_context(data_root: str) -> Dict[str, Any]:
 
 
 def make_job(args, key: str, lr: float, seed: int, ctx: Dict, full_train: bool) -> Job:
-    loss: Callable = LOSSES[key][1]
+    loss: Callable = args.table[key][1]
     aux = None if args.model == 'hrnet' else loss(AUX_WEIGHT, ctx)
     job = camvid_job(args.model, key, args.iters, lr, seed, args.data_root, args.work_dir,
                      decode_loss=loss(1.0, ctx), aux_loss=aux, full_train=full_train,
@@ -182,7 +213,7 @@ def _cell(values: List[float]) -> str:
 
 
 def report(args, res: Dict[str, Dict], complete: bool) -> str:
-    label = {k: LOSSES[k][0] for k in LOSSES}
+    label = {k: v[0] for k, v in args.table.items()}
     n_seeds = len(args.seeds)
     final = {k: r for k, r in res.items() if len(r['runs']) == n_seeds}
     best = max(final, key=lambda k: mean_std([r['mIoU'] for r in final[k]['runs']])[0],
@@ -255,7 +286,7 @@ def plot(args, res: Dict[str, Dict], path: str) -> None:
         for i, run in enumerate(final[key]['runs']):
             its, miou = zip(*run['curve'])
             ax.plot(its, miou, color='C0' if key == 'ce' else 'C1', alpha=0.8,
-                    label=LOSSES[key][0] if i == 0 else None)
+                    label=args.table[key][0] if i == 0 else None)
     ax.set_xlabel('iteration')
     ax.set_ylabel('CamVid val mIoU (%)')
     ax.set_title(f'tiny {MODEL_NAMES[args.model]}, lr chosen per loss, one line per seed')
@@ -296,7 +327,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     def progress(job: Job, r: Dict) -> None:
         t = job.tag
         where = ', '.join(f'{SPLIT_NAMES[s]} mIoU {r[s]["mIoU"]:.2f}' for s in job.splits)
-        print(f'[{LOSSES[t["arm"]][0]} | {t["iters"]} it | lr {t["lr"]:g} | seed {t["seed"]}'
+        print(f'[{args.table[t["arm"]][0]} | {t["iters"]} it | lr {t["lr"]:g} | seed {t["seed"]}'
               f'{" | all of train" if t["full_train"] else ""}] {where} '
               f'({r["train_s"] / 60:.1f} min)', flush=True)
         write(args, results, complete=False)

@@ -241,3 +241,29 @@ def test_store_keys_do_not_depend_on_where_the_clone_is(tmp_path):
     assert _common.ResultStore(str(tmp_path / '1.jsonl')).get(job) is None
     outside = camvid_job('deeplabv3plus', 'ce', 4, 0.1, 0, '/data/camvid', '/w')
     assert _common.ResultStore.key(outside) == _common.ResultStore.key(outside, '/elsewhere')
+
+
+def test_searched_losses_join_the_study_keyed_by_their_parameters(tmp_path):
+    """--searched NAME=best_loss.json: one more arm whose loss is the file's
+    parameters written out; the same file elsewhere is the same run."""
+    import camvid_losses
+    from mmseg_autoloss.search.search_space import SearchSpace
+    space = SearchSpace('mIoU', 'bezier', 2, mix_ce=0.3)
+    best = space.best_loss(space.default(), reward=0.5)
+    jobs = []
+    for where in ('a', 'b'):
+        (tmp_path / where).mkdir()
+        path = tmp_path / where / 'best_loss.json'
+        path.write_text(json.dumps(best))
+        args = camvid_losses.parse_args(['--losses', 'ce', '--searched', f's0={path}',
+                                         '--iters', '4', '--work-dir', str(tmp_path / 'wd')])
+        assert args.losses == ['ce', 's0'] and args.table['s0'][0] == 'searched (s0)'
+        jobs.append(camvid_losses.make_job(args, 's0', 0.2, 0, {}, False))
+    loss = jobs[0].decode_loss
+    assert loss['type'] == 'AutoSegLoss' and loss['ce_weight'] == 0.3
+    assert loss['theta'] == pytest.approx(best['theta']) and 'control_points' not in loss
+    assert jobs[0].aux_loss['loss_weight'] == camvid_losses.AUX_WEIGHT
+    assert _common.ResultStore.key(jobs[0]) == _common.ResultStore.key(jobs[1])
+    for bad in ('ce=' + str(path), 'x', '1a=' + str(path), 's1=/nope.json'):
+        with pytest.raises(SystemExit):
+            camvid_losses.parse_args(['--searched', bad])
