@@ -267,3 +267,31 @@ def test_searched_losses_join_the_study_keyed_by_their_parameters(tmp_path):
     for bad in ('ce=' + str(path), 'x', '1a=' + str(path), 's1=/nope.json'):
         with pytest.raises(SystemExit):
             camvid_losses.parse_args(['--searched', bad])
+
+
+@pytest.mark.slow
+@pytest.mark.benchmark
+def test_search_study_runs_each_controller_then_retrains_its_output_beside_ce(download,
+                                                                              tmp_path):
+    out = tmp_path / 'search.md'
+    args = ['--controllers', 'ppo2', 'random', '--search-seeds', '0', '--rounds', '1',
+            '--samples', '2', '--iters', '4', '--src', download,
+            '--data-root', str(tmp_path / 'data'), '--work-dir', str(tmp_path / 'wd'),
+            '--out', str(out), '--search-options', 'search.proxy.max_iters=4',
+            'search.proxy.warm_start=None', 'search.proxy.batch_size=2',
+            'search.workers.num_workers=0', 'search.mix_ce=0.25',
+            '--retrain-args', '--lrs', '0.1', '--seeds', '0', '--curve-points', '0',
+            '--store', str(tmp_path / 'losses.jsonl'), '--work-dir', str(tmp_path / 'rt')]
+    proc = _run('camvid_search.py', args, tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = json.loads((tmp_path / 'search.json').read_text())['searches']
+    assert set(res) == {'ppo2_s0', 'random_s0'}
+    assert all('ce_weight' in best for best in res.values())  # the options reached the search
+    assert '| ppo2_s0 |' in out.read_text()
+    retrained = json.loads((tmp_path / 'search_retrained.json').read_text())['losses']
+    assert set(retrained) == {'ce', 'ppo2_s0', 'random_s0'}
+    assert all(len(r['runs']) == 1 for r in retrained.values())
+    runs = _lines(tmp_path / 'losses.jsonl')
+    proc = _run('camvid_search.py', args, tmp_path)  # searches resume, retrains from the store
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert len(_lines(tmp_path / 'losses.jsonl')) == len(runs)
