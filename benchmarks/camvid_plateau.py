@@ -112,7 +112,11 @@ def rows_of(args, results: Dict[tuple, Dict]) -> List[Dict]:
     return rows
 
 
-def report(args, rows: List[Dict], complete: bool) -> str:
+def report(args, rows: List[Dict], complete: bool,
+           scores: Optional[Dict[int, Dict[float, float]]] = None) -> str:
+    """The table; ``scores``: first-seed hold-out mIoU per length and lr so
+    far (the lengths still bracketing their lr are listed under it)."""
+    scores = scores or {}
     head = ' | '.join(f'lr {lr:g}' for lr in args.lrs)
     lines = ['# Where CE plateaus on CamVid' + ('' if complete else ' (PARTIAL: study running)'),
              '', f'Command: `{command_line(__file__, args.argv)}`', '',
@@ -134,7 +138,6 @@ def report(args, rows: List[Dict], complete: bool) -> str:
              'hold-out mIoU | gain (± spread) | CamVid val mIoU | val gain | min / run |',
              '|---|' + '---|' * (len(args.lrs) + 7)]
     by = {r['iters']: r for r in rows}
-    verdict = None
     for r in rows:
         m, s = mean_std(r['holdout'])
         vm, vs = mean_std(r['val'])
@@ -144,22 +147,44 @@ def report(args, rows: List[Dict], complete: bool) -> str:
             hm, hs = mean_std(half['holdout'])
             gain = f'{m - hm:+.2f} (± {(s ** 2 + hs ** 2) ** 0.5:.2f})'
             val_gain = f"{vm - mean_std(half['val'])[0]:+.2f}"
-            if verdict is None and m - hm < PLATEAU_GAIN:
-                verdict = (half['iters'], m - hm)
         edge = ' (edge)' if r['lr'] in (args.lrs[0], args.lrs[-1]) else ''
         grid = ' | '.join(f'{r["grid"][lr]:.2f}' if lr in r['grid'] else '—'
                           for lr in args.lrs)
         lines.append(f'| {r["iters"]} | {grid} | {r["lr"]:g}{edge} | {len(r["holdout"])} | '
                      f'{m:.2f} ± {s:.2f} | {gain} | {vm:.2f} ± {vs:.2f} | {val_gain} | '
                      f'{sum(r["train_s"]) / len(r["train_s"]) / 60:.1f} |')
-    lines.append('')
-    lines.append(
-        f'Plateau: {verdict[0]} iterations (doubling to {2 * verdict[0]} gains '
-        f'{verdict[1]:+.2f} hold-out mIoU).' if verdict else
-        'Plateau: not reached yet among the lengths with >= 2 seeds; the study goes on (or '
-        'add a longer --iters).')
-    lines.append('')
+    done = {r['iters'] for r in rows}
+    for n in sorted(set(scores) - done):
+        lines += ['', f'{n} iterations, lr still being bracketed (seed {args.seeds[0]}, '
+                  'hold-out mIoU so far): ' + ', '.join(
+                      f'lr {lr:g}: {v:.2f}' for lr, v in sorted(scores[n].items()))]
+    best = {n: max(v.values()) for n, v in scores.items()}
+    lines += ['', plateau(rows, best), '']
     return '\n'.join(lines)
+
+
+def plateau(rows: List[Dict], best_so_far: Dict[int, float]) -> str:
+    """The verdict: the first length whose doubling gains < PLATEAU_GAIN
+    (>= 2 seeds at both), unless a longer length already scores
+    PLATEAU_GAIN more (its seeds' mean, or while it has one seed, its best
+    first-seed run so far at any lr)."""
+    stats = {r['iters']: mean_std(r['holdout'])[0] for r in rows if len(r['holdout']) >= 2}
+    later = {**best_so_far, **stats}
+    for n in sorted(stats):
+        gain = stats.get(2 * n, float('inf')) - stats[n]
+        if gain >= PLATEAU_GAIN:
+            continue
+        above = {k: v for k, v in later.items() if k > n and v - stats[n] >= PLATEAU_GAIN}
+        if above:
+            k = min(above)
+            how = 'mean of its seeds' if k in stats else 'first seed, best lr run so far'
+            return (f'Plateau: not established. Doubling {n} to {2 * n} iterations gains '
+                    f'{gain:+.2f} hold-out mIoU, but {k} iterations reach {above[k]:.2f} '
+                    f'({how}), {above[k] - stats[n]:+.2f} above {n}; the study goes on.')
+        return (f'Plateau: {n} iterations (doubling to {2 * n} gains {gain:+.2f} hold-out mIoU; '
+                'no longer length run so far scores 1 more).')
+    return ('Plateau: not reached yet among the lengths with >= 2 seeds; the study goes on (or '
+            'add a longer --iters).')
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -178,16 +203,17 @@ def main(argv: Optional[List[str]] = None) -> None:
         print(f'[CE | {t["iters"]} it | lr {t["lr"]:g} | seed {t["seed"]}] hold-out mIoU '
               f'{r["val"]["mIoU"]:.2f}, val mIoU {r["test"]["mIoU"]:.2f} '
               f'({r["train_s"] / 60:.1f} min)', flush=True)
-        write(args, rows_of(args, results), complete=False)
+        write(args, results, complete=False)
 
     run_adaptive(wanted(args, results), args.workers, follow_up(args, results), store,
                  progress, last_start=args.last_start)
-    write(args, rows_of(args, results), complete=not wanted(args, results))
+    write(args, results, complete=not wanted(args, results))
     print(f'done in {(time.perf_counter() - start) / 60:.1f} min: {args.out}')
 
 
-def write(args, rows: List[Dict], complete: bool) -> None:
-    text = report(args, rows, complete)
+def write(args, results: Dict[tuple, Dict], complete: bool) -> None:
+    text = report(args, rows_of(args, results), complete,
+                  {n: c['scores'] for n, c in choices(args, results).items() if c['scores']})
     with open(args.out, 'w', encoding='utf-8') as f:
         f.write(text)
     print(text, flush=True)

@@ -295,3 +295,20 @@ def test_search_study_runs_each_controller_then_retrains_its_output_beside_ce(do
     proc = _run('camvid_search.py', args, tmp_path)  # searches resume, retrains from the store
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert len(_lines(tmp_path / 'losses.jsonl')) == len(runs)
+
+
+def test_plateau_verdict_needs_the_longer_lengths_to_agree():
+    from camvid_plateau import plateau
+
+    def row(n, *holdout):
+        return dict(iters=n, holdout=list(holdout))
+    flat = [row(2000, 35.0, 35.2), row(4000, 35.6, 35.8)]
+    assert plateau(flat, {}).startswith('Plateau: 2000 iterations (doubling to 4000 gains +0.60')
+    # a longer length's first run already 1 above: not established
+    doubt = plateau(flat, {8000: 36.4})
+    assert doubt.startswith('Plateau: not established') and '8000 iterations reach 36.40' in doubt
+    # ... judged by its seeds' mean once it has them
+    assert plateau(flat + [row(8000, 35.9, 36.0)], {8000: 36.4}).startswith('Plateau: 2000 ')
+    rising = [row(2000, 33.0, 33.2), row(4000, 35.0, 35.2), row(8000, 35.6, 35.8)]
+    assert plateau(rising, {}).startswith('Plateau: 4000 iterations')
+    assert plateau(rising[:2], {}).startswith('Plateau: not reached yet')
