@@ -21,16 +21,9 @@ from mmseg_autoloss.search.search_space import SearchSpace
 from mmseg_autoloss.search.settings import SearchSettings
 from mmseg_autoloss.surrogates import identity_theta
 from mmseg_autoloss.utils.validate import DEFAULT_MIX_WEIGHT
+from test_mix_ce import _batch
 from test_loss_search_runner import (_torchrun, comparable, env, rounds_in, search_cfg,
                                      search_cmd, wait_for)
-
-
-def _batch(seed=0):
-    g = torch.Generator().manual_seed(seed)
-    logits = torch.randn(2, 4, 12, 10, generator=g)
-    label = torch.randint(0, 4, (2, 12, 10), generator=g)
-    label[1, :3] = 255
-    return logits, label
 
 
 def _loss(**kw):
