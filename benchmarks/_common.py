@@ -243,6 +243,8 @@ class ResultStore:
         legacy_roots: Repository paths that runs stored before the keys were
             made path-free were computed from (their absolute ``data_root``
             is in those keys); this clone's own path is always tried.
+        also: Other stores whose runs are found too (read only: new runs go
+            to ``path``), e.g. another study that trained the same jobs.
     """
 
     VOLATILE = ('work_dir', 'threads', 'tag', 'checkpoint_interval')
@@ -250,13 +252,16 @@ class ResultStore:
     # set, so the runs already stored are found again.
     LATER = ('classwise', 'val_interval', 'cfg_options')
 
-    def __init__(self, path: str, legacy_roots: Sequence[str] = ()) -> None:
+    def __init__(self, path: str, legacy_roots: Sequence[str] = (),
+                 also: Sequence[str] = ()) -> None:
         self.path = path
         self.legacy_roots = [REPO] + [r for r in legacy_roots if r != REPO]
         os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
         self._results: Dict[str, Dict[str, Any]] = {}
-        if osp.isfile(path):
-            with open(path) as f:
+        for p in [q for q in also if q != path] + [path]:
+            if not osp.isfile(p):
+                continue
+            with open(p) as f:
                 for line in f:
                     try:
                         item = json.loads(line)

@@ -42,6 +42,7 @@ from compare_losses import AUX_WEIGHT
 from mmseg_autoloss.datasets.camvid import CLASSES
 from mmseg_autoloss.utils.stats import welch_verdict
 
+PLATEAU_STORE = osp.join(osp.dirname(osp.abspath(__file__)), 'results', 'camvid_plateau.jsonl')
 RARE = ('pole', 'sign', 'fence', 'pedestrian', 'bicyclist')  # 0.3-1.2 % of the pixels
 REPORTED = ('mIoU', 'mAcc', 'BF1', 'BIoU')
 
@@ -61,7 +62,9 @@ def _jml(w: float) -> Dict:
 
 # key -> (label, loss_decode of weight w; ``ctx`` holds data-derived values)
 LOSSES: Dict[str, tuple] = {
-    'ce': ('CE', lambda w, ctx: _ce(w)),
+    # None: the model config's own CE, so that CE's runs are the plateau
+    # study's (the same jobs, read from its store)
+    'ce': ('CE', lambda w, ctx: None),
     # MMSeg 1.2.2's CrossEntropyLoss(class_weight=...) fails on void pixels
     'ce_mfb': ('CE, median-frequency class weights', lambda w, ctx: dict(
         type='WeightedCrossEntropyLoss', class_weight=ctx['mfb'], loss_weight=w)),
@@ -101,6 +104,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         'plateau lr is a good start)')
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     p.add_argument('--stage', choices=['screen', 'all'], default='all')
+    p.add_argument('--also-stores', nargs='*', default=[PLATEAU_STORE],
+                   help="other studies' stores whose identical runs count (read only)")
     p.add_argument('--curve-points', type=int, default=8,
                    help='val mIoU evaluations along each final run (0: none)')
     add_study_args(p, 'camvid_losses')
@@ -318,7 +323,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     start = time.perf_counter()
     ensure_camvid(args.data_root, args.src)
     ctx = loss_context(args.data_root)
-    store = ResultStore(args.store, LEGACY_ROOTS)
+    store = ResultStore(args.store, LEGACY_ROOTS, also=args.also_stores)
     # every stored screen run of the ladder counts, also those no bracket asked for
     results: Dict[tuple, Dict] = {
         (k, lr, args.seeds[0], False): r for k in args.losses for lr in args.lrs

@@ -312,3 +312,21 @@ def test_plateau_verdict_needs_the_longer_lengths_to_agree():
     rising = [row(2000, 33.0, 33.2), row(4000, 35.0, 35.2), row(8000, 35.6, 35.8)]
     assert plateau(rising, {}).startswith('Plateau: 4000 iterations')
     assert plateau(rising[:2], {}).startswith('Plateau: not reached yet')
+
+
+def test_ce_runs_of_the_loss_study_are_the_plateau_studys(tmp_path):
+    """The loss study's CE is the config's own CE: its selection-split runs
+    are the plateau study's jobs, found in that store (read only)."""
+    import camvid_losses
+    import camvid_plateau
+    common = ['--iters', '4000', '--lrs', '0.1', '0.2', '--data-root', str(tmp_path / 'd')]
+    plateau_args = camvid_plateau.parse_args(common + ['--store', str(tmp_path / 'p.jsonl')])
+    done = camvid_plateau.grid_job(plateau_args, 4000, 0.2, 0)
+    _common.ResultStore(plateau_args.store).put(done, dict(val={'mIoU': 36.9}))
+    args = camvid_losses.parse_args(common + ['--also-stores', plateau_args.store])
+    store = _common.ResultStore(str(tmp_path / 'l.jsonl'), also=args.also_stores)
+    ce = camvid_losses.make_job(args, 'ce', 0.2, 0, {}, False)
+    assert store.get(ce) == dict(val={'mIoU': 36.9})
+    assert store.get(camvid_losses.make_job(args, 'ce', 0.1, 0, {}, False)) is None
+    store.put(camvid_losses.make_job(args, 'ce', 0.1, 0, {}, False), dict(val={'mIoU': 1.0}))
+    assert len(_lines(plateau_args.store)) == 1 and len(_lines(tmp_path / 'l.jsonl')) == 1
