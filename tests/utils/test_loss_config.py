@@ -46,7 +46,8 @@ def test_merge_loss_settings_rule():
     params = dict(target_metric='BF1', num_pieces=1, tol=5, drop_bg=False)
     merged = merge_loss_settings(dict(parameterization='linear'), params, 'x')
     assert merged == dict(target_metric='BF1', parameterization='linear', num_pieces=1, tol=5,
-                          drop_bg=False, class_reduction=None, ce_weight=None)
+                          drop_bg=False, class_reduction=None, ce_weight=None, mix_metric=None,
+                          mix_weight=None)
     with pytest.raises(ValueError, match='tol=3 contradicts x, which has tol=5'):
         merge_loss_settings(dict(tol=3), params, 'x')
     assert merge_loss_settings(dict(tol=3), params, 'x', overridable=('tol', ))['tol'] == 3
