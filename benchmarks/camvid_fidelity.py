@@ -198,8 +198,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         args.parsed = [parse_setting(s) for s in args.settings]
     except ValueError as e:
         p.error(str(e))
-    if args.panel < 3 or args.retrain_iters < 1 or args.lr <= 0:
-        p.error(f'--panel ({args.panel}) >= 3, --retrain-iters ({args.retrain_iters}) >= 1 and '
+    # >= 4: each class mean of the panel is a search round of >= 2 proxies
+    if args.panel < 4 or args.retrain_iters < 1 or args.lr <= 0:
+        p.error(f'--panel ({args.panel}) >= 4, --retrain-iters ({args.retrain_iters}) >= 1 and '
                 f'--lr ({args.lr}) > 0 are needed')
     args.truth_store = osp.splitext(args.store)[0] + '_truth.jsonl'
     args.argv = list(sys.argv[1:] if argv is None else argv)

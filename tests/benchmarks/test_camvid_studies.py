@@ -204,7 +204,7 @@ def test_run_adaptive_starts_nothing_after_last_start_but_reads_the_store(tmp_pa
 @pytest.mark.benchmark
 def test_fidelity_study_ranks_the_panel_against_the_truth(download, tmp_path):
     out = tmp_path / 'fid.md'
-    args = ['--settings', 'warm2+2', '--panel', '3', '--proxy-seeds', '0', '1',
+    args = ['--settings', 'warm2+2', '--panel', '4', '--proxy-seeds', '0', '1',
             '--retrain-seeds', '0', '1', '--retrain-iters', '4', '--lr', '0.1',
             '--proxy-batch-size', '2', '--workers', '1', '--src', download,
             '--data-root', str(tmp_path / 'data'), '--work-dir', str(tmp_path / 'wd'),
@@ -212,13 +212,13 @@ def test_fidelity_study_ranks_the_panel_against_the_truth(download, tmp_path):
     proc = _run('camvid_fidelity.py', args, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     res = json.loads((tmp_path / 'fid.json').read_text())
-    assert res['complete'] and len(res['panel']) == 3 and len(res['truth']) == 3
+    assert res['complete'] and len(res['panel']) == 4 and len(res['truth']) == 4
     assert res['panel'][0]['theta'][-1] == 1.0  # CE: the share w = 1
     assert {p['class_reduction'] for p in res['panel']} == {'all', 'present'}
     for seed in ('0', '1'):
         assert all(0 <= v <= 1 for v in res['rewards']['warm2+2'][seed])
     assert all(len(t) == 2 for t in res['truth'])
-    assert len(_lines(tmp_path / 'fid_truth.jsonl')) == 6
+    assert len(_lines(tmp_path / 'fid_truth.jsonl')) == 8
     [row] = res['rows']
     assert (row['rho'] != row['rho'] or -1 <= row['rho'] <= 1) and row['spread_theta'] >= 0
     assert row['spread_seeds'] >= 0
