@@ -113,10 +113,12 @@ def rows_of(args, results: Dict[tuple, Dict]) -> List[Dict]:
 
 
 def report(args, rows: List[Dict], complete: bool,
-           scores: Optional[Dict[int, Dict[float, float]]] = None) -> str:
+           scores: Optional[Dict[int, Dict[float, float]]] = None,
+           others: Optional[Dict[int, List[str]]] = None) -> str:
     """The table; ``scores``: first-seed hold-out mIoU per length and lr so
-    far (the lengths still bracketing their lr are listed under it)."""
-    scores = scores or {}
+    far, ``others``: the other seeds' runs per length (the lengths still
+    bracketing their lr are listed under the table with both)."""
+    scores, others = scores or {}, others or {}
     head = ' | '.join(f'lr {lr:g}' for lr in args.lrs)
     lines = ['# Where CE plateaus on CamVid' + ('' if complete else ' (PARTIAL: study running)'),
              '', f'Command: `{command_line(__file__, args.argv)}`', '',
@@ -157,7 +159,8 @@ def report(args, rows: List[Dict], complete: bool,
     for n in sorted(set(scores) - done):
         lines += ['', f'{n} iterations, lr still being bracketed (seed {args.seeds[0]}, '
                   'hold-out mIoU so far): ' + ', '.join(
-                      f'lr {lr:g}: {v:.2f}' for lr, v in sorted(scores[n].items()))]
+                      f'lr {lr:g}: {v:.2f}' for lr, v in sorted(scores[n].items()))
+                  + ''.join(f'; run ahead of the bracket, {o}' for o in others.get(n, []))]
     best = {n: max(v.values()) for n, v in scores.items()}
     lines += ['', plateau(rows, best), '']
     return '\n'.join(lines)
@@ -212,8 +215,13 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 
 def write(args, results: Dict[tuple, Dict], complete: bool) -> None:
+    others = {}
+    for (n, lr, s), r in sorted(results.items()):
+        if s != args.seeds[0]:
+            others.setdefault(n, []).append(f"seed {s} at lr {lr:g}: {r['val']['mIoU']:.2f}")
     text = report(args, rows_of(args, results), complete,
-                  {n: c['scores'] for n, c in choices(args, results).items() if c['scores']})
+                  {n: c['scores'] for n, c in choices(args, results).items() if c['scores']},
+                  others)
     with open(args.out, 'w', encoding='utf-8') as f:
         f.write(text)
     print(text, flush=True)
