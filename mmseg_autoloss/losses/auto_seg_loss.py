@@ -234,12 +234,12 @@ class AutoSegLoss(nn.Module):
                                                       control_points=points)
 
     def _build_mix(self, mix_metric: Optional[str], mix_weight: Optional[float]) -> None:
-        """The second metric's naive surrogate and its share b."""
+        """The second metric (its naive surrogate: identity g) and its share b."""
         if mix_metric is None:
             if mix_weight not in (None, 0):
                 raise ValueError(f'AutoSegLoss: mix_weight={mix_weight!r} needs a mix_metric '
                                  '(the metric whose surrogate it weighs)')
-            self.mix_metric, self.mix_weight, self.mix_gs = None, 0.0, []
+            self.mix_metric, self.mix_weight = None, 0.0
             return
         try:
             self.mix_metric = check_target_metric(mix_metric)
@@ -247,12 +247,6 @@ class AutoSegLoss(nn.Module):
             raise ValueError(f'AutoSegLoss: mix_metric: {err}') from None
         self.mix_weight = check_share(DEFAULT_MIX_WEIGHT if mix_weight is None else mix_weight,
                                       'AutoSegLoss: ', 'mix_weight')
-        entry = get_target_metric(self.mix_metric)
-        points = theta_to_control_points(
-            torch.tensor(identity_theta(self.mix_metric, entry.num_pieces), dtype=torch.float64),
-            entry.num_pieces)
-        self.mix_gs = build_g_functions(entry.num_g, entry.num_pieces, self.parameterization,
-                                        control_points=points)
 
     def _checked(self, fn, values, num_g: int, name: str) -> torch.Tensor:
         t = values if isinstance(values, torch.Tensor) else torch.as_tensor(
@@ -292,7 +286,8 @@ class AutoSegLoss(nn.Module):
                              eps=self.eps, tol=self.tol, drop_bg=self.drop_bg,
                              compile=self.use_compile, sync=self.sync_stats)
         if self.mix_weight:
-            mix = auto_seg_loss(cls_score, label, self.mix_metric, self.mix_gs, weight=weight,
+            # gs=None: the identity g of every operation (Eq. 8)
+            mix = auto_seg_loss(cls_score, label, self.mix_metric, None, weight=weight,
                                 ignore_index=ignore, class_reduction=self.class_reduction,
                                 eps=self.eps, tol=self.tol, drop_bg=self.drop_bg,
                                 compile=self.use_compile, sync=self.sync_stats)
