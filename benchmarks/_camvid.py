@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from _common import REPO, Job
 from compare_losses import MODEL_NAMES  # noqa: F401  (the CamVid studies import it from here)
+from compare_losses import best_lr
 
 MODEL_CONFIGS = {
     'deeplabv3plus': 'configs/camvid/deeplabv3plus_r18-tiny_1xb8-4k_camvid-128x128.py',
@@ -85,7 +86,7 @@ def bracket_lr(ladder: Sequence[float], scores: Dict[float, float],
     missing = [lr for lr in start if lr not in scores]
     if missing:
         return None, missing
-    best = max(sorted(scores), key=lambda lr: (scores[lr], -lr))
+    best = best_lr(scores)
     i = list(ladder).index(best)
     need = [ladder[j] for j in (i - 1, i + 1)
             if 0 <= j < len(ladder) and ladder[j] not in scores]

@@ -22,7 +22,6 @@ first is larger)::
         --settings warm200+100@0.2 warm400+200@0.2 warm800+400@0.2 scratch600@0.2
 """
 import argparse
-import copy
 import json
 import os.path as osp
 import sys
@@ -31,9 +30,9 @@ from typing import Dict, List, Optional, Sequence
 
 from _camvid import (LEGACY_ROOTS, SPLIT_NAMES, add_study_args, camvid_job, check_distinct,
                      ensure_camvid)
-from _common import REPO, Job, ResultStore, command_line, mean_std, quiet, run_adaptive
+from _common import Job, ResultStore, command_line, mean_std, quiet, run_adaptive
 from proxy_fidelity import (_register_panel_controller, ledger_records, parse_setting,
-                            run_search, setting_cost, theta_digest)
+                            run_search, search_cfg, setting_cost, theta_digest)
 
 SEARCH_CONFIG = 'configs/search/deeplabv3plus_r18-tiny_search-miou_1xb8-quick_camvid-128x128.py'
 AUX_WEIGHT = 0.4
@@ -81,33 +80,16 @@ def truth_job(args, entry: Dict, seed: int) -> Job:
 
 def proxy_rewards(args, panel: List[Dict], setting: Dict, seed: int) -> List[Optional[float]]:
     """Hold-out rewards (mIoU / 100) of the panel: one round of a search."""
-    from mmengine.config import Config
-    cfg = Config.fromfile(osp.join(REPO, SEARCH_CONFIG))
     wd = osp.join(args.work_dir, 'proxies', f"{setting['name']}_seed{seed}")
     # one search per class mean: it is a setting of the space, not a number of theta
     rewards: List[Optional[float]] = [None] * len(panel)
     for reduction in sorted({p['class_reduction'] for p in panel}):
         idx = [i for i, p in enumerate(panel) if p['class_reduction'] == reduction]
-        cfg_r = copy.deepcopy(cfg)
-        cfg_r.merge_from_dict({
-            'train_dataloader.dataset.data_root': args.data_root,
-            'search.rounds': 1, 'search.samples_per_round': len(idx),
-            'search.proxy.max_iters': setting['iters'], 'search.seed': seed,
-            'search.workers.num_workers': args.workers, 'search.mix_ce': 0.5,
-            'search.class_reduction': reduction})
-        if args.proxy_batch_size is not None:
-            cfg_r.merge_from_dict({'search.proxy.batch_size': args.proxy_batch_size})
-        cfg_r.search.controller = dict(type='PanelController',
-                                       panel=[panel[i]['theta'] for i in idx])
-        cfg_r.search.proxy.pop('warm_start', None)
-        cfg_r.search.proxy.pop('lr', None)
-        if setting.get('lr') is not None:
-            cfg_r.search.proxy.lr = setting['lr']
-        if setting['warm']:
-            cfg_r.search.proxy.warm_start = dict(iters=setting['warm'], loss='CE')
-        cfg_r.work_dir = osp.join(wd, reduction)
-        cfg_r.resume = True
-        cfg_r.log_level = 'WARNING'
+        cfg_r = search_cfg(osp.join(wd, reduction), args.data_root, setting, seed, len(idx), 1,
+                           args.proxy_batch_size, args.workers,
+                           dict(type='PanelController', panel=[panel[i]['theta'] for i in idx]),
+                           config=SEARCH_CONFIG)
+        cfg_r.merge_from_dict({'search.mix_ce': 0.5, 'search.class_reduction': reduction})
         run_search(cfg_r)
         recs = {r['index']: r for r in ledger_records(cfg_r.work_dir) if r['round'] == 0}
         for j, i in enumerate(idx):

@@ -22,9 +22,10 @@ import sys
 import time
 from typing import Dict, List, Optional
 
-from _camvid import (LEGACY_ROOTS, SPLIT_NAMES, add_study_args, around, bracket_lr, camvid_job, check_distinct,
-                     ensure_camvid)
+from _camvid import (LEGACY_ROOTS, SPLIT_NAMES, add_study_args, around, bracket_lr, camvid_job,
+                     check_distinct, ensure_camvid)
 from _common import Job, ResultStore, command_line, mean_std, quiet, run_adaptive
+from compare_losses import best_lr
 
 PLATEAU_GAIN = 1.0  # hold-out mIoU points: doubling gains less -> plateau
 
@@ -72,8 +73,7 @@ def choices(args, results: Dict[tuple, Dict]) -> Dict[int, Dict]:
         lr, need = bracket_lr(args.lrs, scores, around(args.lrs, prev))
         out[n] = dict(scores=scores, lr=lr, need=need)
         on_ladder = {k: v for k, v in scores.items() if k in args.lrs}
-        prev = lr if lr is not None else (
-            max(sorted(on_ladder), key=lambda k: (on_ladder[k], -k)) if on_ladder else None)
+        prev = lr if lr is not None else (best_lr(on_ladder) if on_ladder else None)
     return out
 
 

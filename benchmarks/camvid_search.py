@@ -27,6 +27,8 @@ import sys
 import time
 from typing import Dict, List, Optional
 
+from mmengine.config import DictAction
+
 from _camvid import DATA_ROOT, SHARED_SRC, check_distinct, ensure_camvid
 from _common import REPO, command_line, quiet
 
@@ -44,7 +46,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument('--search-seeds', type=int, nargs='+', default=[0, 1, 2])
     p.add_argument('--rounds', type=int, default=6)
     p.add_argument('--samples', type=int, default=8)
-    p.add_argument('--search-options', nargs='+', default=[], metavar='KEY=VALUE',
+    p.add_argument('--search-options', nargs='+', action=DictAction, default={},
+                   metavar='KEY=VALUE',
                    help='more --cfg-options of every search')
     p.add_argument('--stage', choices=['search', 'all'], default='all')
     p.add_argument('--iters', type=int, default=4000, help='retraining iterations')
@@ -71,8 +74,6 @@ def search_dir(args, controller: str, seed: int) -> str:
 def run_search(args, controller: str, seed: int) -> Dict:
     """One search through ``tools/search.py``'s own runner, resumed if it
     stopped; its ``best_loss.json``."""
-    sys.path.insert(0, osp.join(REPO, 'tools'))
-    from demo import parse_options
     from mmengine.config import Config
 
     from mmseg_autoloss.search import LossSearchRunner
@@ -80,7 +81,7 @@ def run_search(args, controller: str, seed: int) -> Dict:
     cfg.merge_from_dict({
         'train_dataloader.dataset.data_root': args.data_root, 'search.rounds': args.rounds,
         'search.samples_per_round': args.samples, 'search.seed': seed})
-    cfg.merge_from_dict(parse_options(args.search_options))
+    cfg.merge_from_dict(args.search_options)
     if CONTROLLERS[controller] is not None:
         cfg.search.controller = dict(CONTROLLERS[controller])
     cfg.work_dir = search_dir(args, controller, seed)

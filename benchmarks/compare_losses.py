@@ -326,9 +326,14 @@ def make_job(args, model: str, arm_key: str, lr: float, seed: int, splits: Tuple
                threads=1, name=name, tag=dict(model=model, arm=arm_key, lr=lr, seed=seed))
 
 
+def best_lr(score_by_lr: Dict[float, float]) -> float:
+    """The learning rate with the best score (the smaller lr on a tie)."""
+    return max(sorted(score_by_lr), key=lambda lr: (score_by_lr[lr], -lr))
+
+
 def choose_lr(val_by_lr: Dict[float, Dict[str, float]], metric: str) -> float:
     """The learning rate with the best VAL ``metric`` (the smaller lr on a tie)."""
-    return max(sorted(val_by_lr), key=lambda lr: (val_by_lr[lr][metric], -lr))
+    return best_lr({lr: m[metric] for lr, m in val_by_lr.items()})
 
 
 def _progress(job: Job, r: Dict) -> None:

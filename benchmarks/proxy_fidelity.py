@@ -165,21 +165,23 @@ def _register_panel_controller() -> None:
 
 # ------------------------------------------------------------ the searches
 def search_cfg(work_dir: str, data_root: str, setting: Dict, seed: int, samples: int,
-               rounds: int, batch_size: int, workers: int, controller: Dict,
-               fidelity: Optional[Dict] = None):
-    """The search config of one benchmark search (the quick CPU preset plus
-    the benchmark's budget)."""
+               rounds: int, batch_size: Optional[int], workers: int, controller: Dict,
+               fidelity: Optional[Dict] = None, config: str = SEARCH_CONFIG):
+    """The search config of one benchmark search (``config``, by default the
+    quick CPU preset on the synthetic shapes, plus the benchmark's budget;
+    ``batch_size`` None keeps the config's)."""
     from mmengine.config import Config
-    cfg = Config.fromfile(osp.join(REPO, SEARCH_CONFIG))
+    cfg = Config.fromfile(osp.join(REPO, config))
     cfg.merge_from_dict({
         'train_dataloader.dataset.data_root': data_root,
         'search.rounds': rounds,
         'search.samples_per_round': samples,
         'search.proxy.max_iters': setting['iters'],
-        'search.proxy.batch_size': batch_size,
         'search.workers.num_workers': workers,
         'search.seed': seed,
     })
+    if batch_size is not None:
+        cfg.search.proxy.batch_size = batch_size
     cfg.search.controller = controller
     # the setting alone decides: no '@LR' trains at the model config's lr, no
     # 'warmK' from scratch, whatever the search config says

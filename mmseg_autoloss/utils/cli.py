@@ -16,7 +16,7 @@ from mmengine.logging import print_log
 
 __all__ = ['add_common_args', 'tool_parser', 'parse_common', 'load_config',
            'parse_train_args', 'config_for_train', 'parse_test_args', 'config_for_test',
-           'loss_params_from_args', 'build_runner']
+           'loss_params_from_args', 'build_runner', 'parse_cfg_options']
 
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
 
@@ -32,6 +32,14 @@ def add_common_args(parser: argparse.ArgumentParser, launchers: Sequence[str] = 
     parser.add_argument('--launcher', choices=list(launchers), default='none', help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     return parser
+
+
+def parse_cfg_options(words: Sequence[str]) -> Dict:
+    """``KEY=VALUE`` words as ``--cfg-options`` reads them (mmengine's
+    ``DictAction``), for a script that also passes the words on."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--cfg-options', nargs='*', action=DictAction, default={})
+    return parser.parse_args(['--cfg-options', *words]).cfg_options
 
 
 def tool_parser(description: str, config_help: str, launchers: Sequence[str] = LAUNCHERS

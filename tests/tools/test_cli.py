@@ -56,3 +56,12 @@ def test_test_options(tmp_path, ckpt):
         config_for_test(parse_test_args([BASELINE, ckpt, '--tta']))
     with pytest.raises(SystemExit, match=r"checkpoint '.*nope.pth' does not exist"):
         config_for_test(parse_test_args([BASELINE, str(tmp_path / 'nope.pth')]))
+
+
+def test_parse_cfg_options_reads_words_as_cfg_options_does():
+    from mmseg_autoloss.utils.cli import parse_cfg_options
+    assert parse_cfg_options(['search.proxy.lr=0.2', "search.reward=['mIoU', 'BF1']",
+                              'search.proxy.warm_start=None']) == {
+        'search.proxy.lr': 0.2, 'search.reward': ['mIoU', 'BF1'],
+        'search.proxy.warm_start': None}
+    assert parse_cfg_options([]) == {}
