@@ -71,28 +71,25 @@ def data_opts(data_root, test_split='test'):
     return opts
 
 
-def parse_options(words):
-    """``KEY=VALUE`` words as ``--cfg-options`` reads them."""
-    from mmengine.config import DictAction
-    p = argparse.ArgumentParser()
-    p.add_argument('--o', nargs='*', action=DictAction, default={})
-    return p.parse_args(['--o', *words]).o
-
-
 def prepare_camvid(src, data_root):
     """Convert ``src`` (the download's layout) into ``data_root`` at the CPU
-    setting unless it holds a conversion already; the split to test on."""
+    setting unless it holds a conversion already; the split to test on. Bad
+    input ends the demo with the converter's message (file and value)."""
     sys.path.insert(0, osp.join(REPO, 'tools', 'dataset_converters'))
-    from camvid import convert, split_pairs
+    from camvid import CamVidError, check_source, convert, read_pair, split_pairs
     if osp.isfile(osp.join(data_root, 'splits', 'select_holdout.txt')):
         print(f'    {data_root} holds a converted CamVid: reused', flush=True)
     else:
-        import cv2
-        first = split_pairs(src, 'train')[0][0]
-        width = cv2.imread(first).shape[1]
-        scale = CAMVID_WIDTH / width
-        print(f'    converting {src} ({width} px wide) with --scale {scale:g}', flush=True)
-        convert(src, data_root, scale=scale)
+        try:
+            check_source(src)
+            pairs = split_pairs(src, 'train')
+            # without a train split convert() names what is missing
+            width = read_pair(*pairs[0])[0].shape[1] if pairs else CAMVID_WIDTH
+            scale = CAMVID_WIDTH / width
+            print(f'    converting {src} ({width} px wide) with --scale {scale:g}', flush=True)
+            convert(src, data_root, scale=scale)
+        except CamVidError as err:
+            raise SystemExit(f'--camvid {src!r}: {err}') from None
     test = 'test' if osp.isdir(osp.join(data_root, 'img_dir', 'test')) else 'val'
     if test == 'val':
         print('    no test split in the download: the comparison is on val', flush=True)
@@ -153,7 +150,8 @@ def main():
     from mmengine.config import Config
     search_cfg = Config.fromfile(cfgs['search'])
     args.proxy_iters = args.proxy_iters or search_cfg.search.proxy.max_iters
-    search_cfg.merge_from_dict(parse_options(args.search_options))
+    from mmseg_autoloss.utils.cli import parse_cfg_options
+    search_cfg.merge_from_dict(parse_cfg_options(args.search_options))
     warm = search_cfg.search.proxy.get('warm_start')
     warm_iters = warm['iters'] if isinstance(warm, dict) else 0
     print(f'[2/4] loss search: {args.rounds} rounds x {args.samples} proxies of '

@@ -45,3 +45,12 @@ def test_camvid_demo_converts_searches_retrains_and_compares(tmp_path, capsys):
 def test_camvid_demo_refuses_a_missing_folder(tmp_path):
     proc = _demo(['--camvid', str(tmp_path / 'nope')], str(tmp_path))
     assert proc.returncode == 2 and f"--camvid '{tmp_path / 'nope'}' is not a directory" in proc.stderr
+
+
+def test_camvid_demo_names_a_missing_train_split(tmp_path):
+    src = write_camvid_download(str(tmp_path / 'dl'), size=(240, 180),
+                                frames={k: v for k, v in CAMVID_FRAMES.items() if k != 'train'})
+    proc = _demo(['--camvid', src, '--data-root', str(tmp_path / 'data'),
+                  '--work-dir', str(tmp_path / 'work')], str(tmp_path))
+    assert proc.returncode == 1
+    assert f"--camvid '{src}': SRC '{src}' has no 'train' split" in proc.stderr
