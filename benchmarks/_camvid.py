@@ -49,6 +49,28 @@ def add_study_args(p, study: str) -> None:
                         "'now': only write the report from the store")
 
 
+LADDER = [0.05, 0.1, 0.2, 0.4, 0.8]  # the default lr ladder of the CamVid studies
+
+
+def add_ladder_args(p, start_help: str) -> None:
+    """``--lrs`` (the ladder every arm brackets its lr on) and ``--start-lr``."""
+    p.add_argument('--lrs', type=float, nargs='+', default=LADDER,
+                   help='the lr ladder (ascending) each arm brackets its lr on')
+    p.add_argument('--start-lr', type=float, default=None,
+                   help=f'{start_help} (default: the middle of the ladder)')
+
+
+def check_ladder(p, args) -> None:
+    """Sort ``--lrs`` and default/check ``--start-lr`` against it."""
+    if min(args.lrs) <= 0:
+        p.error(f'--lrs ({args.lrs}) must be > 0')
+    args.lrs = sorted(args.lrs)
+    if args.start_lr is None:
+        args.start_lr = args.lrs[len(args.lrs) // 2]
+    if args.start_lr not in args.lrs:
+        p.error(f'--start-lr ({args.start_lr:g}) must be one of --lrs ({args.lrs})')
+
+
 def _clock(text: str) -> float:
     """'HH:MM' today (tomorrow if already past) as a ``time.time()``; 'now'."""
     import datetime as dt

@@ -34,8 +34,9 @@ import sys
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from _camvid import (LEGACY_ROOTS, MODEL_CONFIGS, MODEL_NAMES, SPLIT_NAMES, TOL, add_study_args, around,
-                     bracket_lr, camvid_job, check_distinct, ensure_camvid)
+from _camvid import (LEGACY_ROOTS, MODEL_CONFIGS, MODEL_NAMES, SPLIT_NAMES, TOL,
+                     add_ladder_args, add_study_args, around, bracket_lr, camvid_job,
+                     check_distinct, check_ladder, ensure_camvid)
 from _common import Job, ResultStore, command_line, mean_std, quiet, run_adaptive
 from compare_losses import AUX_WEIGHT
 
@@ -97,11 +98,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         "is keyed by the file's parameters, not its path)")
     p.add_argument('--model', choices=list(MODEL_CONFIGS), default='deeplabv3plus')
     p.add_argument('--iters', type=int, default=8000)
-    p.add_argument('--lrs', type=float, nargs='+', default=[0.05, 0.1, 0.2, 0.4, 0.8],
-                   help='the lr ladder (ascending) every loss brackets its lr on')
-    p.add_argument('--start-lr', type=float, default=None,
-                   help="where each loss starts on the ladder (default: its middle; CE's "
-                        'plateau lr is a good start)')
+    add_ladder_args(p, "where each loss starts on the ladder (CE's plateau lr is a good start)")
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     p.add_argument('--stage', choices=['screen', 'all'], default='all')
     p.add_argument('--also-stores', nargs='*', default=[PLATEAU_STORE],
@@ -111,10 +108,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     add_study_args(p, 'camvid_losses')
     args = p.parse_args(argv)
     check_distinct(p, args, ('lrs', 'seeds', 'losses'))
-    if args.iters < 1 or min(args.lrs) <= 0 or args.workers < 1 or args.curve_points < 0:
-        p.error(f'--iters ({args.iters}) and --workers ({args.workers}) must be >= 1, --lrs '
-                f'({args.lrs}) > 0, --curve-points ({args.curve_points}) >= 0')
-    args.lrs = sorted(args.lrs)
+    if args.iters < 1 or args.workers < 1 or args.curve_points < 0:
+        p.error(f'--iters ({args.iters}) and --workers ({args.workers}) must be >= 1, '
+                f'--curve-points ({args.curve_points}) >= 0')
+    check_ladder(p, args)
     args.table = dict(LOSSES)
     for item in args.searched:
         name, _, path = item.partition('=')
@@ -126,10 +123,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         except (OSError, ValueError) as err:
             p.error(f'--searched {item!r}: {err}')
         args.losses.append(name)
-    if args.start_lr is None:
-        args.start_lr = args.lrs[len(args.lrs) // 2]
-    if args.start_lr not in args.lrs:
-        p.error(f'--start-lr ({args.start_lr:g}) must be one of --lrs ({args.lrs})')
     args.argv = list(sys.argv[1:] if argv is None else argv)
     return args
 

@@ -22,8 +22,8 @@ import sys
 import time
 from typing import Dict, List, Optional
 
-from _camvid import (LEGACY_ROOTS, SPLIT_NAMES, add_study_args, around, bracket_lr, camvid_job,
-                     check_distinct, ensure_camvid)
+from _camvid import (LEGACY_ROOTS, SPLIT_NAMES, add_ladder_args, add_study_args, around,
+                     bracket_lr, camvid_job, check_distinct, check_ladder, ensure_camvid)
 from _common import Job, ResultStore, command_line, mean_std, quiet, run_adaptive
 from compare_losses import best_lr
 
@@ -41,14 +41,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     add_study_args(p, 'camvid_plateau')
     args = p.parse_args(argv)
     check_distinct(p, args, ('iters', 'lrs', 'seeds'))
-    if min(args.iters) < 1 or min(args.lrs) <= 0 or args.workers < 1:
-        p.error(f'--iters ({args.iters}) and --workers ({args.workers}) must be >= 1, '
-                f'--lrs ({args.lrs}) > 0')
-    args.iters, args.lrs = sorted(args.iters), sorted(args.lrs)
-    if args.start_lr is None:
-        args.start_lr = args.lrs[len(args.lrs) // 2]
-    if args.start_lr not in args.lrs:
-        p.error(f'--start-lr ({args.start_lr:g}) must be one of --lrs ({args.lrs})')
+    if min(args.iters) < 1 or args.workers < 1:
+        p.error(f'--iters ({args.iters}) and --workers ({args.workers}) must be >= 1')
+    args.iters = sorted(args.iters)
+    check_ladder(p, args)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     return args
 

@@ -3,6 +3,7 @@ the protocol (lr grid on the hold-out, then the other seeds), the resumable
 store, a killed run resuming from its checkpoint, and the reports."""
 import json
 import os.path as osp
+import re
 import subprocess
 import sys
 
@@ -145,6 +146,27 @@ def test_job_refuses_bad_intervals(key, value):
     with pytest.raises(ValueError, match=f'Job.{key} must be an integer >= 0, got {value!r}'):
         _common.Job(config='c.py', work_dir='/w', seed=0, iters=4, batch_size=2,
                     data_root='/d', **{key: value})
+
+
+@pytest.mark.parametrize('study', ['camvid_plateau', 'camvid_losses'])
+@pytest.mark.parametrize('argv, says', [
+    (['--lrs', '0.1', '0'], r'--lrs \(\[0.1, 0.0\]\) must be > 0'),
+    (['--lrs', '0.4', '0.1', '--start-lr', '0.2'],
+     r'--start-lr \(0.2\) must be one of --lrs \(\[0.1, 0.4\]\)'),
+])
+def test_studies_name_a_bad_ladder(study, argv, says, capsys):
+    module = __import__(study)
+    with pytest.raises(SystemExit):
+        module.parse_args(argv)
+    assert re.search(says, capsys.readouterr().err)
+
+
+def test_studies_default_to_the_ladders_middle():
+    import camvid_losses
+    import camvid_plateau
+    for module in (camvid_plateau, camvid_losses):
+        args = module.parse_args(['--lrs', '0.4', '0.1', '0.2'])
+        assert args.lrs == [0.1, 0.2, 0.4] and args.start_lr == 0.2
 
 
 @settings(max_examples=200, deadline=None)
