@@ -410,6 +410,9 @@ def run_adaptive(jobs: Sequence[Job], workers: int,
                 elif last_start is not None and time.time() > last_start:
                     held.append(job.name or key)
                 else:
+                    at = _checkpoint_iter(job.work_dir) if job.checkpoint_interval else 0
+                    print(f"[{time.strftime('%H:%M')}] start {job.name or key}"
+                          + (f' (resuming at iteration {at})' if at else ''), flush=True)
                     running[pool.submit(train_and_evaluate, job)] = job
             if not running:
                 continue

@@ -95,9 +95,10 @@ def test_losses_screen_then_final_runs_with_curves_and_rare_classes(download, tm
 
 
 @pytest.mark.slow
-def test_a_killed_job_resumes_from_its_checkpoint(download, tmp_path):
+def test_a_killed_job_resumes_from_its_checkpoint(download, tmp_path, capsys):
     """A job that finds its checkpoint trains only what is left; with the
-    whole schedule checkpointed it only evaluates, to the same numbers."""
+    whole schedule checkpointed it only evaluates, to the same numbers, and
+    the study's console says so as it starts the job."""
     sys.path.insert(0, osp.join(REPO, 'tools', 'dataset_converters'))
     from camvid import convert
     root = str(tmp_path / 'data')
@@ -108,7 +109,9 @@ def test_a_killed_job_resumes_from_its_checkpoint(download, tmp_path):
     first = _common.train_and_evaluate(job)
     assert 'resumed_at' not in first
     assert osp.isfile(osp.join(job.work_dir, 'iter_4.pth'))
-    again = _common.train_and_evaluate(job)
+    capsys.readouterr()
+    [(_, again)] = _common.run_adaptive([job], 1, lambda j, r: [])
+    assert f'start {job.name} (resuming at iteration 4)' in capsys.readouterr().out
     assert again['resumed_at'] == 4
     assert again['val'] == first['val'] and again['test'] == first['test']
 
