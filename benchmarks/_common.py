@@ -498,9 +498,23 @@ def study_paths(args, name: str, argv) -> None:
     args.argv = list(sys.argv[1:] if argv is None else argv)
 
 
+# options that say when to stop, not what is computed: a results file's
+# command leaves them out, so it reruns the whole study
+SESSION_OPTIONS = ('--last-start', )
+
+
 def command_line(script: str, argv: Sequence[str]) -> str:
     """How the results file names the command that wrote it."""
-    return f'python benchmarks/{osp.basename(script)}' + ''.join(' ' + a for a in argv)
+    words: List[str] = []
+    skip = False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a.split('=')[0] in SESSION_OPTIONS:
+            skip = '=' not in a
+        else:
+            words.append(a)
+    return f'python benchmarks/{osp.basename(script)}' + ''.join(' ' + a for a in words)
 
 
 def quiet() -> None:

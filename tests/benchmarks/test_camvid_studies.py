@@ -164,6 +164,12 @@ def test_studies_name_a_bad_ladder(study, argv, says, capsys):
     assert re.search(says, capsys.readouterr().err)
 
 
+def test_a_reports_command_leaves_out_when_to_stop():
+    argv = ['--iters', '2000', '--last-start', '21:45', '--seeds', '0', '--last-start=now']
+    assert _common.command_line('/x/benchmarks/camvid_plateau.py', argv) == \
+        'python benchmarks/camvid_plateau.py --iters 2000 --seeds 0'
+
+
 def test_studies_default_to_the_ladders_middle():
     import camvid_losses
     import camvid_plateau
