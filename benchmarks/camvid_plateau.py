@@ -8,7 +8,8 @@ lr chosen for the length before it and its neighbours, and steps along the
 ladder until the best lr's neighbours both scored lower), the other seeds
 train at it, and the table gives the hold-out mIoU (mean ± std), its gain
 over the length half as long and CamVid val mIoU beside it (reported, never
-used to choose). CE is at its plateau from the first length whose doubling
+used to choose); the plot beside it (same stem, ``.png``) draws both
+against the length. CE is at its plateau from the first length whose doubling
 gains < 1 hold-out mIoU.
 
 Every finished run goes to ``--store`` at once and every run keeps a
@@ -18,6 +19,7 @@ resumes where it stopped (``--workers`` runs at a time, one thread each)::
     python benchmarks/camvid_plateau.py --iters 2000 4000 8000 16000 --lrs 0.1 0.2 0.4 0.8 1.6
 """
 import argparse
+import os.path as osp
 import sys
 import time
 from typing import Dict, List, Optional
@@ -210,16 +212,56 @@ def main(argv: Optional[List[str]] = None) -> None:
     print(f'done in {(time.perf_counter() - start) / 60:.1f} min: {args.out}')
 
 
+def plot(args, rows: List[Dict], scores: Dict[int, Dict[float, float]], path: str) -> None:
+    """Hold-out mIoU (the choice) and CamVid val mIoU (beside it) against
+    the schedule length: each length's chosen lr, its seeds' mean ± std;
+    the first seed's other lrs as dots (diverged ones below the frame)."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    if not scores:
+        return
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for n, by_lr in sorted(scores.items()):
+        ax.scatter([n] * len(by_lr), list(by_lr.values()), s=12, color='0.6', zorder=1,
+                   label=f'hold-out, seed {args.seeds[0]}, each lr' if n == min(scores) else None)
+    for key, label, color in (('holdout', 'hold-out 0006R0 (chooses the lr)', 'C0'),
+                              ('val', 'CamVid val (chooses nothing)', 'C1')):
+        if rows:
+            stats = [mean_std(r[key]) for r in rows]
+            ax.errorbar([r['iters'] for r in rows], [m for m, _ in stats],
+                        yerr=[s for _, s in stats], color=color, marker='o', capsize=3,
+                        zorder=2, label=label)
+    for r in rows:
+        ax.annotate(f"lr {r['lr']:g}", (r['iters'], mean_std(r['holdout'])[0]),
+                    textcoords='offset points', xytext=(4, -12), fontsize=7)
+    ax.set_xscale('log', base=2)
+    lengths = sorted(scores)
+    ax.set_xticks(lengths, [str(n) for n in lengths])
+    ax.minorticks_off()
+    if rows:  # diverged lrs would squash the curves: clip them off the bottom
+        ax.set_ylim(bottom=max(0.0, min(mean_std(r['holdout'])[0] for r in rows) - 10))
+    ax.set_xlabel('schedule length (iterations, lr chosen per length)')
+    ax.set_ylabel('mIoU (%)')
+    ax.set_title('Where CE plateaus on CamVid (tiny DeepLabV3+ from scratch)')
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def write(args, results: Dict[tuple, Dict], complete: bool) -> None:
     others = {}
     for (n, lr, s), r in sorted(results.items()):
         if s != args.seeds[0]:
             others.setdefault(n, []).append(f"seed {s} at lr {lr:g}: {r['val']['mIoU']:.2f}")
-    text = report(args, rows_of(args, results), complete,
-                  {n: c['scores'] for n, c in choices(args, results).items() if c['scores']},
-                  others)
+    rows = rows_of(args, results)
+    scores = {n: c['scores'] for n, c in choices(args, results).items() if c['scores']}
+    text = report(args, rows, complete, scores, others)
     with open(args.out, 'w', encoding='utf-8') as f:
         f.write(text)
+    plot(args, rows, scores, osp.splitext(args.out)[0] + '.png')
     print(text, flush=True)
 
 

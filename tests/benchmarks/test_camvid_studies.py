@@ -58,6 +58,7 @@ def test_plateau_grid_then_seeds_and_a_rerun_trains_nothing(download, tmp_path):
         assert set(second) >= {'val', 'test'}  # hold-out and CamVid val
     text = out.read_text()
     assert 'PARTIAL' not in text and '| 4 |' in text and 'Plateau:' in text
+    assert (tmp_path / 'plateau.png').stat().st_size > 0
     proc = _run('camvid_plateau.py', args, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert len(_lines(store)) == 6  # everything came from the store
