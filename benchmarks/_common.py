@@ -220,11 +220,35 @@ class _CurveHook(Hook):
             self.curve.append((runner.iter, float(metrics['mIoU'])))
 
 
+def _latest_checkpoint(work_dir: str) -> Optional[str]:
+    """``work_dir``'s latest checkpoint, or None.
+
+    mmengine's ``last_checkpoint`` holds the absolute path it saved to; a
+    work dir reached by another path since (a removed worktree whose
+    ``work_dirs`` was a link, a moved folder) holds the file under the same
+    name, so the pointer is rewritten to it. A pointer to a file that is
+    nowhere is dropped: the run starts afresh instead of failing to load.
+    """
+    pointer = osp.join(work_dir, 'last_checkpoint')
+    if not osp.isfile(pointer):
+        return None
+    with open(pointer) as f:
+        path = f.read().strip()
+    if osp.isfile(path):
+        return path
+    here = osp.join(work_dir, osp.basename(path))
+    if path and osp.isfile(here):
+        with open(pointer, 'w') as f:
+            f.write(here)
+        return here
+    print(f'{pointer} names {path!r}, which is gone: training from the start', flush=True)
+    os.remove(pointer)
+    return None
+
+
 def _checkpoint_iter(work_dir: str) -> int:
     """The iteration of ``work_dir``'s latest checkpoint (0: none)."""
-    from mmengine.runner import find_latest_checkpoint
-    path = find_latest_checkpoint(work_dir) if osp.isdir(work_dir) else None
-    stem = osp.splitext(osp.basename(path or ''))[0]
+    stem = osp.splitext(osp.basename(_latest_checkpoint(work_dir) or ''))[0]
     return int(stem[5:]) if stem.startswith('iter_') and stem[5:].isdigit() else 0
 
 

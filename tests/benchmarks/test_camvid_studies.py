@@ -2,6 +2,7 @@
 the protocol (lr grid on the hold-out, then the other seeds), the resumable
 store, a killed run resuming from its checkpoint, and the reports."""
 import json
+import os
 import os.path as osp
 import re
 import subprocess
@@ -99,7 +100,8 @@ def test_losses_screen_then_final_runs_with_curves_and_rare_classes(download, tm
 def test_a_killed_job_resumes_from_its_checkpoint(download, tmp_path, capsys):
     """A job that finds its checkpoint trains only what is left; with the
     whole schedule checkpointed it only evaluates, to the same numbers, and
-    the study's console says so as it starts the job."""
+    the study's console says so as it starts the job. The work dir may have
+    moved since (mmengine's pointer names the old absolute path)."""
     sys.path.insert(0, osp.join(REPO, 'tools', 'dataset_converters'))
     from camvid import convert
     root = str(tmp_path / 'data')
@@ -110,11 +112,21 @@ def test_a_killed_job_resumes_from_its_checkpoint(download, tmp_path, capsys):
     first = _common.train_and_evaluate(job)
     assert 'resumed_at' not in first
     assert osp.isfile(osp.join(job.work_dir, 'iter_4.pth'))
+    os.rename(tmp_path / 'wd', tmp_path / 'moved')
+    job.work_dir = job.work_dir.replace(str(tmp_path / 'wd'), str(tmp_path / 'moved'))
     capsys.readouterr()
     [(_, again)] = _common.run_adaptive([job], 1, lambda j, r: [])
     assert f'start {job.name} (resuming at iteration 4)' in capsys.readouterr().out
     assert again['resumed_at'] == 4
     assert again['val'] == first['val'] and again['test'] == first['test']
+
+
+def test_a_checkpoint_pointer_to_nowhere_starts_the_run_afresh(tmp_path, capsys):
+    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'gone' / 'iter_8.pth'))
+    assert _common._checkpoint_iter(str(tmp_path)) == 0
+    assert 'which is gone: training from the start' in capsys.readouterr().out
+    assert not (tmp_path / 'last_checkpoint').exists()
+    assert _common._checkpoint_iter(str(tmp_path / 'no_such_dir')) == 0
 
 
 def test_store_key_of_old_jobs_is_unchanged_by_the_later_fields():
