@@ -49,6 +49,16 @@ def add_study_args(p, study: str) -> None:
                         "'now': only write the report from the store")
 
 
+PLATEAU_STORE = osp.join(REPO, 'benchmarks', 'results', 'camvid_plateau.jsonl')
+
+
+def add_also_stores(p) -> None:
+    """``--also-stores``: where a study finds CE's runs (the plateau study's
+    store by default; its jobs are the same, so they are not run again)."""
+    p.add_argument('--also-stores', nargs='*', default=[PLATEAU_STORE],
+                   help="other studies' stores whose identical runs count (read only)")
+
+
 LADDER = [0.05, 0.1, 0.2, 0.4, 0.8]  # the default lr ladder of the CamVid studies
 
 

@@ -10,7 +10,8 @@ the panel is one round of ``LossSearchRunner`` on CamVid's search config (the
 hold-out is sequence 0006R0), once per proxy seed. The truth: each loss
 retrained at ``--retrain-iters`` (CE's plateau, ``camvid_plateau.md``) on the
 selection split, hold-out mIoU, per retrain seed; its store is
-``benchmarks/results/camvid_fidelity_truth.jsonl``, filled across sessions.
+``benchmarks/results/camvid_fidelity_truth.jsonl``, filled across sessions
+(CE's runs are the plateau study's, read from ``--also-stores``).
 
 Reported per setting: Spearman ρ of the mean proxy reward against the mean
 truth, beside the truth's own seed-vs-seed ρ (what no proxy can beat), the
@@ -28,8 +29,8 @@ import sys
 import time
 from typing import Dict, List, Optional, Sequence
 
-from _camvid import (LEGACY_ROOTS, SPLIT_NAMES, add_study_args, camvid_job, check_distinct,
-                     ensure_camvid)
+from _camvid import (LEGACY_ROOTS, SPLIT_NAMES, add_also_stores, add_study_args, camvid_job,
+                     check_distinct, ensure_camvid)
 from _common import Job, ResultStore, command_line, mean_std, quiet, run_adaptive
 from proxy_fidelity import (_register_panel_controller, ledger_records, parse_setting,
                             run_search, search_cfg, setting_cost, theta_digest)
@@ -66,8 +67,13 @@ def make_panel(n: int, seed: int = 0) -> List[Dict]:
 
 
 def truth_job(args, entry: Dict, seed: int) -> Job:
-    """One panel loss retrained on the selection split (hold-out mIoU)."""
+    """One panel loss retrained on the selection split (hold-out mIoU). CE
+    (w = 1) is the model config's own CE: the plateau study's run at the
+    same lr, length and seed, found in its store."""
     theta, w = entry['theta'][:-1], entry['theta'][-1]
+    if w == 1.0:
+        return camvid_job('deeplabv3plus', 'ce', args.retrain_iters, args.lr, seed,
+                          args.data_root, args.work_dir, tag=dict(arm='ce', panel=entry['name']))
 
     def loss(weight: float) -> Dict:
         return dict(type='AutoSegLoss', target_metric='mIoU', num_pieces=2, theta=theta,
@@ -173,6 +179,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--lr', type=float, default=0.2, help="the truth's lr (CE's plateau lr)")
     p.add_argument('--proxy-batch-size', type=int, default=None)
     p.add_argument('--stage', choices=['proxies', 'truth', 'all'], default='all')
+    add_also_stores(p)
     add_study_args(p, 'camvid_fidelity')
     args = p.parse_args(argv)
     check_distinct(p, args, ('settings', 'proxy_seeds', 'retrain_seeds'))
@@ -205,7 +212,7 @@ def main(argv=None) -> None:
                 ', '.join('n/a' if v is None else f'{100 * v:.1f}' for v in r)
                 for r in rewards[setting['name']].values()), flush=True)
     truth: Dict[tuple, float] = {}
-    store = ResultStore(args.truth_store, LEGACY_ROOTS)
+    store = ResultStore(args.truth_store, LEGACY_ROOTS, also=args.also_stores)
     jobs = [truth_job(args, p, s) for s in args.retrain_seeds for p in panel]
     if args.stage in ('truth', 'all'):
         run_adaptive(jobs, args.workers, lambda j, r: [], store, last_start=args.last_start)

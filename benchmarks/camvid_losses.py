@@ -35,15 +35,14 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from _camvid import (LEGACY_ROOTS, MODEL_CONFIGS, MODEL_NAMES, SPLIT_NAMES, TOL,
-                     add_ladder_args, add_study_args, around, bracket_lr, camvid_job,
-                     check_distinct, check_ladder, ensure_camvid)
+                     add_also_stores, add_ladder_args, add_study_args, around, bracket_lr,
+                     camvid_job, check_distinct, check_ladder, ensure_camvid)
 from _common import Job, ResultStore, command_line, mean_std, quiet, run_adaptive
 from compare_losses import AUX_WEIGHT
 
 from mmseg_autoloss.datasets.camvid import CLASSES
 from mmseg_autoloss.utils.stats import welch_verdict
 
-PLATEAU_STORE = osp.join(osp.dirname(osp.abspath(__file__)), 'results', 'camvid_plateau.jsonl')
 RARE = ('pole', 'sign', 'fence', 'pedestrian', 'bicyclist')  # 0.3-1.2 % of the pixels
 REPORTED = ('mIoU', 'mAcc', 'BF1', 'BIoU')
 
@@ -101,8 +100,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     add_ladder_args(p, "where each loss starts on the ladder (CE's plateau lr is a good start)")
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     p.add_argument('--stage', choices=['screen', 'all'], default='all')
-    p.add_argument('--also-stores', nargs='*', default=[PLATEAU_STORE],
-                   help="other studies' stores whose identical runs count (read only)")
+    add_also_stores(p)
     p.add_argument('--curve-points', type=int, default=8,
                    help='val mIoU evaluations along each final run (0: none)')
     add_study_args(p, 'camvid_losses')

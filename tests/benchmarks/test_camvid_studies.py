@@ -374,3 +374,24 @@ def test_ce_runs_of_the_loss_study_are_the_plateau_studys(tmp_path):
     assert store.get(camvid_losses.make_job(args, 'ce', 0.1, 0, {}, False)) is None
     store.put(camvid_losses.make_job(args, 'ce', 0.1, 0, {}, False), dict(val={'mIoU': 1.0}))
     assert len(_lines(plateau_args.store)) == 1 and len(_lines(tmp_path / 'l.jsonl')) == 1
+
+
+def test_ce_truth_of_the_fidelity_study_is_the_plateau_studys(tmp_path):
+    """The fidelity panel's CE (w = 1) is retrained as the config's own CE:
+    the plateau study's run at that lr, length and seed, not a second one."""
+    import camvid_fidelity
+    import camvid_plateau
+    root = ['--data-root', str(tmp_path / 'd')]
+    plateau_args = camvid_plateau.parse_args(['--iters', '16000', '--store',
+                                              str(tmp_path / 'p.jsonl')] + root)
+    _common.ResultStore(plateau_args.store).put(
+        camvid_plateau.grid_job(plateau_args, 16000, 0.1, 1), dict(val={'mIoU': 40.1}))
+    args = camvid_fidelity.parse_args(['--retrain-iters', '16000', '--lr', '0.1', '--store',
+                                       str(tmp_path / 'f.jsonl'), '--also-stores',
+                                       plateau_args.store] + root)
+    store = _common.ResultStore(args.truth_store, also=args.also_stores)
+    ce, naive = camvid_fidelity.make_panel(4)[:2]
+    assert ce['theta'][-1] == 1.0 and naive['theta'][-1] == 0.0
+    assert store.get(camvid_fidelity.truth_job(args, ce, 1)) == dict(val={'mIoU': 40.1})
+    assert store.get(camvid_fidelity.truth_job(args, ce, 0)) is None
+    assert store.get(camvid_fidelity.truth_job(args, naive, 1)) is None
