@@ -37,15 +37,15 @@ def _token(number):
 
 def readme_table_problems(text):
     """What is wrong with the numbers of each table of README ``text``: each
-    must be a whole number of a results file that the text before that table
-    links (not a substring of any file)."""
+    must be a whole number of a results table (``.md``) that the text before
+    that table links (not a substring of any file); linked plots are not read."""
     problems = []
     for prose, rows in _readme_tables(text):
         numbers = {n for row in rows for n in re.findall(r'(?<![\w.])\d+\.\d+(?![\w.])', row)}
         if not numbers:
             continue
         sources = [t for t in re.findall(r'\]\(((?!https?:)[^)#]+)', prose)
-                   if t.startswith('benchmarks/results/')]
+                   if t.startswith('benchmarks/results/') and t.endswith('.md')]
         if not sources:
             problems.append(f'a table with numbers links no results file: {rows[0]}')
             continue
