@@ -168,24 +168,31 @@ def plateau(rows: List[Dict], best_so_far: Dict[int, float]) -> str:
     """The verdict: the first length whose doubling gains < PLATEAU_GAIN
     (>= 2 seeds at both), unless a longer length already scores
     PLATEAU_GAIN more (its seeds' mean, or while it has one seed, its best
-    first-seed run so far at any lr)."""
+    first-seed run so far at any lr); else why no length is one yet."""
     stats = {r['iters']: mean_std(r['holdout'])[0] for r in rows if len(r['holdout']) >= 2}
     later = {**best_so_far, **stats}
+    why = []
     for n in sorted(stats):
-        gain = stats.get(2 * n, float('inf')) - stats[n]
+        if 2 * n not in stats:
+            why.append(f'{n} waits for {2 * n} iterations with >= 2 seeds')
+            continue
+        gain = stats[2 * n] - stats[n]
+        step = f'{n} → {2 * n} iterations gains {gain:+.2f}'
         if gain >= PLATEAU_GAIN:
+            why.append(step)
             continue
         above = {k: v for k, v in later.items() if k > n and v - stats[n] >= PLATEAU_GAIN}
         if above:
             k = min(above)
             how = 'mean of its seeds' if k in stats else 'first seed, best lr run so far'
-            return (f'Plateau: not established. Doubling {n} to {2 * n} iterations gains '
-                    f'{gain:+.2f} hold-out mIoU, but {k} iterations reach {above[k]:.2f} '
-                    f'({how}), {above[k] - stats[n]:+.2f} above {n}; the study goes on.')
+            why.append(f'{step}, but {k} iterations reach {above[k]:.2f} ({how}), '
+                       f'{above[k] - stats[n]:+.2f} above {n}')
+            continue
         return (f'Plateau: {n} iterations (doubling to {2 * n} gains {gain:+.2f} hold-out mIoU; '
                 'no longer length run so far scores 1 more).')
-    return ('Plateau: not reached yet among the lengths with >= 2 seeds; the study goes on (or '
-            'add a longer --iters).')
+    return ('Plateau: not reached yet (hold-out mIoU, means over seeds): '
+            + ('; '.join(why) if why else 'no length has >= 2 seeds')
+            + '. The study goes on (or add a longer --iters).')
 
 
 def main(argv: Optional[List[str]] = None) -> None:

@@ -350,12 +350,17 @@ def test_plateau_verdict_needs_the_longer_lengths_to_agree():
     assert plateau(flat, {}).startswith('Plateau: 2000 iterations (doubling to 4000 gains +0.60')
     # a longer length's first run already 1 above: not established
     doubt = plateau(flat, {8000: 36.4})
-    assert doubt.startswith('Plateau: not established') and '8000 iterations reach 36.40' in doubt
+    assert doubt.startswith('Plateau: not reached yet') and '2000 → 4000 iterations gains ' \
+        '+0.60, but 8000 iterations reach 36.40' in doubt and '4000 waits for 8000' in doubt
     # ... judged by its seeds' mean once it has them
     assert plateau(flat + [row(8000, 35.9, 36.0)], {8000: 36.4}).startswith('Plateau: 2000 ')
     rising = [row(2000, 33.0, 33.2), row(4000, 35.0, 35.2), row(8000, 35.6, 35.8)]
     assert plateau(rising, {}).startswith('Plateau: 4000 iterations')
-    assert plateau(rising[:2], {}).startswith('Plateau: not reached yet')
+    assert plateau(rising[:2], {}) == ('Plateau: not reached yet (hold-out mIoU, means over '
+                                       'seeds): 2000 → 4000 iterations gains +2.00; 4000 waits '
+                                       'for 8000 iterations with >= 2 seeds. The study goes on '
+                                       '(or add a longer --iters).')
+    assert 'no length has >= 2 seeds' in plateau([row(2000, 35.0)], {})
 
 
 def test_ce_runs_of_the_loss_study_are_the_plateau_studys(tmp_path):
