@@ -180,6 +180,7 @@ def train_and_evaluate(job: Job) -> Dict[str, Any]:
         import mmseg_autoloss  # noqa: F401  (registers the plugin)
         from mmengine.runner import Runner
         cfg = build_config(job)
+        # before the Runner: it also points a stale last_checkpoint at this work dir
         resumed_at = _checkpoint_iter(job.work_dir) if job.checkpoint_interval else 0
         with warnings.catch_warnings():
             # MMSeg's deprecation notices would repeat once per run.

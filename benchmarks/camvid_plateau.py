@@ -223,31 +223,32 @@ def plot(args, rows: List[Dict], scores: Dict[int, Dict[float, float]], path: st
     """Hold-out mIoU (the choice) and CamVid val mIoU (beside it) against
     the schedule length: each length's chosen lr, its seeds' mean ± std;
     the first seed's other lrs as dots (diverged ones below the frame)."""
+    if not scores:
+        return
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    if not scores:
-        return
+    lengths = sorted(scores)
     fig, ax = plt.subplots(figsize=(6, 4))
-    for n, by_lr in sorted(scores.items()):
-        ax.scatter([n] * len(by_lr), list(by_lr.values()), s=12, color='0.6', zorder=1,
-                   label=f'hold-out, seed {args.seeds[0]}, each lr' if n == min(scores) else None)
+    for n in lengths:
+        ax.scatter([n] * len(scores[n]), list(scores[n].values()), s=12, color='0.6', zorder=1,
+                   label=f'hold-out, seed {args.seeds[0]}, each lr' if n == lengths[0] else None)
+    iters = [r['iters'] for r in rows]
     for key, label, color in (('holdout', 'hold-out 0006R0 (chooses the lr)', 'C0'),
                               ('val', 'CamVid val (chooses nothing)', 'C1')):
-        if rows:
-            stats = [mean_std(r[key]) for r in rows]
-            ax.errorbar([r['iters'] for r in rows], [m for m, _ in stats],
-                        yerr=[s for _, s in stats], color=color, marker='o', capsize=3,
-                        zorder=2, label=label)
-    for r in rows:
-        ax.annotate(f"lr {r['lr']:g}", (r['iters'], mean_std(r['holdout'])[0]),
-                    textcoords='offset points', xytext=(4, -12), fontsize=7)
+        stats = [mean_std(r[key]) for r in rows]
+        ax.errorbar(iters, [m for m, _ in stats], yerr=[s for _, s in stats], color=color,
+                    marker='o', capsize=3, zorder=2, label=label)
+        if key == 'holdout' and rows:
+            for r, (m, _) in zip(rows, stats):
+                ax.annotate(f"lr {r['lr']:g}", (r['iters'], m), textcoords='offset points',
+                            xytext=(4, -12), fontsize=7)
+            bottom = max(0.0, min(m for m, _ in stats) - 10)
+    if rows:  # diverged lrs would squash the curves: clip them off the bottom
+        ax.set_ylim(bottom=bottom)
     ax.set_xscale('log', base=2)
-    lengths = sorted(scores)
     ax.set_xticks(lengths, [str(n) for n in lengths])
     ax.minorticks_off()
-    if rows:  # diverged lrs would squash the curves: clip them off the bottom
-        ax.set_ylim(bottom=max(0.0, min(mean_std(r['holdout'])[0] for r in rows) - 10))
     ax.set_xlabel('schedule length (iterations, lr chosen per length)')
     ax.set_ylabel('mIoU (%)')
     ax.set_title('Where CE plateaus on CamVid (tiny DeepLabV3+ from scratch)')

@@ -15,7 +15,7 @@ dir=$1
 commit=${2:-HEAD}
 main=$(git -C "$(dirname "$0")/.." rev-parse --show-toplevel)
 if [[ -e "$dir" ]]; then
-    echo "$0: $dir exists; pick a new folder (a worktree holding a study's checkpoints stays)" >&2
+    echo "$0: $dir exists; pick a new folder" >&2
     exit 1
 fi
 if ! sha=$(git -C "$main" rev-parse --verify --quiet "$commit^{commit}"); then

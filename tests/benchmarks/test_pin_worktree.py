@@ -35,4 +35,3 @@ def test_pinned_worktree_links_the_checkouts_outputs(tmp_path):
     finally:
         subprocess.run(['git', '-C', REPO, 'worktree', 'remove', '--force', str(wt)],
                        capture_output=True)
-        subprocess.run(['git', '-C', REPO, 'worktree', 'prune'], capture_output=True)
